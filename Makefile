@@ -1,0 +1,43 @@
+# Lab 3 — two commands: `make demo` and `make test` (each installs what it needs into .venv).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+LAB3   := $(VENV)/bin/lab3
+# torch from this machine's disk / the CUDA or CPU wheel pip picks; pinned so pip never swaps it.
+TORCH  := torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: install data build check test demo lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]" $(TORCH)
+	touch $@
+
+data: install
+	$(LAB3) data
+
+build: install
+	$(LAB3) build
+
+check: install
+	$(LAB3) build --check
+
+lint: install
+	$(VENV)/bin/ruff check autograder source tests benchmarks
+
+test: install data
+	$(LAB3) build --check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install data
+	$(LAB3) build
+	$(LAB3) grade --batch examples/submissions --out out/demo -j 2
+	@echo "class report: out/demo/report.html"
+
+clean:
+	rm -rf out runs autograder/dist

@@ -1,0 +1,160 @@
+"""``lab3 build``: source/ (instructor masters) -> assignments/ (student release) and solutions/.
+
+The build is a pure function from the masters to two file trees (``{relative path: bytes}``), so it is
+deterministic and ``--check`` can rebuild in memory and compare with what is committed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import REPO_ROOT
+
+from .markers import MarkerError, make_solution, make_stub, solution_leaks
+from .notebook import notebook_releases
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+RELEASES = ("assignments", "solutions")
+
+
+@dataclass
+class BuildOutput:
+    assignments: dict[str, bytes] = field(default_factory=dict)
+    solutions: dict[str, bytes] = field(default_factory=dict)
+
+
+def _python_sources(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def build_releases(root: Path = REPO_ROOT) -> BuildOutput:
+    """Build both releases in memory; raises :class:`MarkerError` on a malformed marker."""
+    src = root / "source"
+    out = BuildOutput()
+    for folder, dest in ((src / "lab3", "lab3"), (src / "tests", "tests")):
+        for path in _python_sources(folder):
+            rel = f"{dest}/{path.relative_to(folder).as_posix()}"
+            text = path.read_text(encoding="utf-8")
+            name = path.relative_to(root).as_posix()
+            module = f"lab3/{path.relative_to(folder).as_posix()}" if dest == "lab3" else None
+            out.assignments[rel] = make_stub(text, name, module).encode()
+            out.solutions[rel] = make_solution(text, name).encode()
+    student_nb, solution_nb = notebook_releases((src / "Lab3.py").read_text(encoding="utf-8"), "source/Lab3.py")
+    out.assignments["Lab3.ipynb"] = student_nb.encode()
+    out.solutions["Lab3.ipynb"] = solution_nb.encode()
+    for name in ("README.md", "requirements.txt"):
+        data = (TEMPLATES / f"student_{name}").read_bytes()
+        out.assignments[name] = data
+        out.solutions[name] = data
+    return out
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    if not folder.exists():
+        return {}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def write_release(files: dict[str, bytes], dest: Path) -> None:
+    """Write ``files`` into ``dest`` atomically: a sibling temp folder replaces ``dest`` at the end."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        for rel, data in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        old = dest.with_name(f".{dest.name}-old")
+        if old.exists():
+            shutil.rmtree(old)
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_IMPORT_CHECK = """
+import importlib, pkgutil, sys, traceback
+sys.path.insert(0, sys.argv[1])
+import lab3
+assert lab3.__file__.startswith(sys.argv[1]), lab3.__file__
+bad = 0
+for m in sorted(pkgutil.iter_modules(lab3.__path__)):
+    try:
+        importlib.import_module("lab3." + m.name)
+    except Exception:
+        bad += 1
+        print(f"lab3/{m.name}.py: fails to import:\\n" + traceback.format_exc(limit=3), file=sys.stderr)
+sys.exit(1 if bad else 0)
+"""
+
+
+def import_problems(release: Path) -> list[str]:
+    """Import every module of ``release/lab3`` in a fresh interpreter; return the failures."""
+    proc = subprocess.run([sys.executable, "-c", _IMPORT_CHECK, str(release)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
+    return [] if proc.returncode == 0 else [f"{release.name}: {proc.stderr.strip()[-2000:]}"]
+
+
+def check(root: Path = REPO_ROOT) -> list[str]:
+    """Everything that makes the committed releases wrong; empty when clean."""
+    problems: list[str] = []
+    try:
+        built = build_releases(root)
+    except MarkerError as exc:
+        return [f"marker error: {exc}"]
+    for release in RELEASES:
+        want, have = getattr(built, release), _tree(root / release)
+        for rel in sorted(set(want) | set(have)):
+            if rel not in have:
+                problems.append(f"{release}/{rel}: missing (run `lab3 build`)")
+            elif rel not in want:
+                problems.append(f"{release}/{rel}: not produced by the build (stale file; run `lab3 build`)")
+            elif want[rel] != have[rel]:
+                problems.append(f"{release}/{rel}: stale, differs from what source/ builds (run `lab3 build`)")
+    for master in _python_sources(root / "source" / "lab3"):
+        rel = master.relative_to(root / "source").as_posix()
+        stub = root / "assignments" / rel
+        if stub.exists():
+            problems += solution_leaks(master.read_text(encoding="utf-8"), stub.read_text(encoding="utf-8"),
+                                       f"assignments/{rel}")
+    for release in RELEASES:
+        if (root / release / "lab3").exists():
+            problems += import_problems(root / release)
+    return problems
+
+
+def run_build(check: bool = False, root: Path | None = None) -> int:
+    """Entry point of ``lab3 build [--check]``; returns the exit code."""
+    root = root or REPO_ROOT
+    if check:
+        problems = globals()["check"](root)
+        for p in problems:
+            print(p, file=sys.stderr)
+        print("lab3 build --check: " + (f"{len(problems)} problem(s)" if problems else "clean"))
+        return 1 if problems else 0
+    try:
+        built = build_releases(root)
+    except MarkerError as exc:
+        print(f"lab3 build: {exc}", file=sys.stderr)
+        return 1
+    for release in RELEASES:
+        files = getattr(built, release)
+        write_release(files, root / release)
+        print(f"{release}/: {len(files)} files")
+    try:
+        from autograder.packaging.gradescope import build_autograder_zip
+    except ImportError:
+        return 0
+    zip_path = build_autograder_zip(root)
+    print(f"{zip_path.relative_to(root)}: {zip_path.stat().st_size / 1e6:.1f} MB")
+    return 0
