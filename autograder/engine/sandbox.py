@@ -1,0 +1,358 @@
+"""One sandboxed child process that runs student code, seen from the trusted side.
+
+:class:`Sandbox` starts ``child.py`` (see there for the lock-down), sends requests over a pipe pair,
+waits for each answer with a wall-clock deadline, and on expiry, crash or protocol violation kills the
+child's whole process tree (cgroup, PID namespace, process group) and starts a fresh one in the
+background. stdout/stderr of the child are drained by threads into capped log files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autograder.engine import wire
+from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout
+from autograder.engine.isolation import CGroup, Isolation
+
+CHILD_SCRIPT = Path(__file__).with_name("child.py")
+START_FAILED = "the grading sandbox could not start (a problem of the grading machine, not of your code)"
+
+
+def runtime_paths() -> list[str]:
+    """Folders the child's Python needs even where their parents are hidden (e.g. a pyenv under /root)."""
+    import sysconfig
+
+    paths = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            paths.add(sysconfig.get_path(key))
+        except KeyError:
+            pass
+    return sorted({os.path.realpath(p) for p in paths if p and os.path.isdir(p)})
+
+
+@dataclass
+class Limits:
+    mem_mb: int = 3072  # address-space data limit of the child (cgroup gets a little more)
+    nproc: int = 256  # processes/threads of the sandbox user (and the cgroup pids.max)
+    fsize_mb: int = 64  # largest file the child may write
+    tmp_mb: int = 256  # private /tmp and /dev/shm (namespaces only)
+    cpu_s: int = 900  # CPU seconds over the child's whole life (backstop; wall deadlines rule)
+    log_kb: int = 256  # kept per stream of child output
+    start_timeout_s: float = 90.0  # child start (python + torch import), trusted code only
+    import_timeout_s: float = 30.0  # importing one student module
+    max_result_mb: int = 512  # size of one answer
+    threads: int = 1
+
+
+class _Drain(threading.Thread):
+    """Reads one pipe to EOF, keeping the first ``cap`` bytes in a file, counting the rest."""
+
+    def __init__(self, fd: int, path: Path, cap: int) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.path, self.cap = fd, path, cap
+        self.dropped = 0
+
+    def run(self) -> None:
+        kept = 0
+        with open(self.path, "ab") as fh:
+            while True:
+                try:
+                    data = os.read(self.fd, 1 << 16)
+                except OSError:
+                    break
+                if not data:
+                    break
+                room = max(0, self.cap - kept)
+                if room:
+                    fh.write(data[:room])
+                    fh.flush()
+                    kept += min(room, len(data))
+                self.dropped += max(0, len(data) - room)
+            if self.dropped:
+                fh.write(f"\n[... {self.dropped} more bytes of output dropped ...]\n".encode())
+        os.close(self.fd)
+
+
+class Sandbox:
+    """A warm child process serving probe calls; restarts itself after a kill."""
+
+    def __init__(
+        self,
+        staging: Path,
+        *,
+        graded: list[str],
+        isolation: Isolation,
+        limits: Limits | None = None,
+        hide: list[str] | None = None,
+        log_dir: Path,
+        log=print,
+    ) -> None:
+        self.staging = staging
+        self.graded = graded
+        self.iso = isolation
+        self.limits = limits or Limits()
+        self.hide = hide or []
+        self.log_dir = log_dir
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self.cgroup: CGroup | None = None
+        self.ready = False
+        self.generation = 0
+        self.imported: set[str] = set()
+        self.calls = 0
+        self._req = self._resp = -1
+        self._drains: list[_Drain] = []
+        self.start_failures = 0
+
+    # ---------------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Spawn a fresh child (returns at once; the first request waits for it to be ready)."""
+        self.generation += 1
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        lim = self.limits
+        if self.iso.cgroup:
+            try:
+                self.cgroup = CGroup(self.iso.cgroup, (lim.mem_mb + 512) << 20, lim.nproc)
+            except OSError as exc:
+                self.log(f"cgroup creation failed: {exc}")
+                self.cgroup = None
+        cfg = {
+            "req_fd": req_r,
+            "resp_fd": resp_w,
+            "staging": str(self.staging),
+            "graded": self.graded,
+            "mount_ns": self.iso.namespaces,
+            "pid_ns": self.iso.namespaces,
+            "hide": self.hide,
+            "tmp_mb": lim.tmp_mb,
+            "mem_bytes": lim.mem_mb << 20,
+            "fsize_bytes": lim.fsize_mb << 20,
+            "cpu_s": lim.cpu_s,
+            "nproc": lim.nproc if self.iso.root else 0,
+            "uid": self.iso.uid,
+            "gid": self.iso.gid,
+            "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
+            "keep": runtime_paths(),
+            "threads": lim.threads,
+            "preload": ["numpy", "torch", "torch.nn", "torch.nn.functional"],
+        }
+        cmd = [sys.executable, "-I", "-B", str(CHILD_SCRIPT), json.dumps(cfg)]
+        if self.iso.namespaces:
+            cmd = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private",
+                   "--", *cmd]
+        work = self.staging / "work"
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp" if self.iso.namespaces else str(work),
+            "TMPDIR": "/tmp" if self.iso.namespaces else str(work),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": str(lim.threads),
+            "MKL_NUM_THREADS": str(lim.threads),
+            "MPLBACKEND": "Agg",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TQDM_DISABLE": "1",
+        }
+        for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        gen = self.generation
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=err_w,
+            pass_fds=(req_r, resp_w),
+            env=env,
+            cwd=str(work),
+            start_new_session=True,
+            close_fds=True,
+        )
+        for fd in (req_r, resp_w, out_w, err_w):
+            os.close(fd)
+        self._req, self._resp = req_w, resp_r
+        os.set_blocking(self._req, False)
+        self._drains = [
+            _Drain(out_r, self.log_dir / f"child{gen}.stdout.txt", lim.log_kb << 10),
+            _Drain(err_r, self.log_dir / f"child{gen}.stderr.txt", lim.log_kb << 10),
+        ]
+        for d in self._drains:
+            d.start()
+        self.ready = False
+        self.imported = set()
+
+    def _wait_ready(self) -> None:
+        if self.start_failures >= 2:
+            raise StudentCrash(START_FAILED, detail="sandbox start failed twice; not retried")
+        if self.proc is None:
+            self.start()
+        if self.ready:
+            return
+        deadline = time.monotonic() + self.limits.start_timeout_s
+        try:
+            kind, body = wire.read_frame(self._resp, deadline)
+            if kind != "ready":
+                raise wire.WireError(f"unexpected {kind}")
+        except wire.WireError as exc:
+            detail = self._stderr_tail()
+            self.kill()
+            self.start_failures += 1
+            self.log(f"sandbox start failed: {exc!r}\n{detail}")
+            raise StudentCrash(START_FAILED, detail=f"{exc!r}\n{detail}") from None
+        self.ready = True
+        self.log(f"child {self.generation} ready: pid={body.get('pid')} uid={body.get('uid')} "
+                 f"preload={body.get('preload_s', 0):.2f}s notes={body.get('notes')}")
+
+    def kill(self, restart: bool = False) -> int | None:
+        """Kill the child's whole process tree; optionally start a fresh one right away."""
+        rc = None
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                proc.kill()
+            except OSError:
+                pass
+            if self.cgroup is not None:
+                self.cgroup.kill_all()
+            try:
+                rc = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                rc = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+        for fd in (self._req, self._resp):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._req = self._resp = -1
+        for d in self._drains:
+            d.join(timeout=2)
+        self._drains = []
+        self.ready = False
+        if restart:
+            self.start()
+        return rc
+
+    def close(self) -> None:
+        if self.proc is not None and self.ready:
+            try:
+                wire.write_frame(self._req, wire.encode("exit", None), time.monotonic() + 1)
+                self.proc.wait(timeout=2)
+            except (wire.WireError, subprocess.TimeoutExpired):
+                pass
+        self.kill(restart=False)
+
+    # ---------------------------------------------------------------------------------- requests
+    def request(self, kind: str, body: Any, timeout: float, what: str) -> Any:
+        """Send one request and return the decoded ``value``; raises a StudentProblem otherwise."""
+        self._wait_ready()
+        self.calls += 1
+        deadline = time.monotonic() + timeout
+        try:
+            wire.write_frame(self._req, wire.encode(kind, body), deadline)
+            rkind, rbody = wire.read_frame(self._resp, deadline, self.limits.max_result_mb << 20)
+        except wire.ChannelTimeout:
+            self.kill(restart=True)
+            secs = f"{timeout:g}"
+            raise StudentTimeout(f"timed out after {secs} s", seconds=timeout, detail=what) from None
+        except wire.ChannelClosed:
+            raise self._crashed(what) from None
+        except wire.WireError as exc:
+            self.kill(restart=True)
+            raise StudentCrash(
+                "your code broke the grader's communication channel (it wrote to it or sent malformed data)",
+                detail=f"{what}: {exc}",
+            ) from None
+        if rkind == "ok" and isinstance(rbody, dict) and "value" in rbody:
+            return rbody["value"]
+        if rkind == "error" and isinstance(rbody, dict):
+            raise _student_error(rbody)
+        self.kill(restart=True)
+        raise StudentCrash("your code sent an unexpected answer to the grader", detail=f"{what}: {rkind}")
+
+    def _crashed(self, what: str) -> StudentCrash:
+        oom = self.cgroup.oom_killed() if self.cgroup is not None else False
+        proc = self.proc
+        rc = None
+        if proc is not None:
+            try:
+                rc = proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                rc = None
+        self.kill(restart=True)
+        if oom:
+            msg = f"your code ran out of memory (limit {self.limits.mem_mb} MB) and was killed"
+        elif rc is not None and rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            msg = f"the process running your code was killed by {name}"
+            if name == "SIGXFSZ":
+                msg += f" (a file over {self.limits.fsize_mb} MB)"
+            elif name == "SIGXCPU":
+                msg += " (CPU time limit)"
+        elif rc is not None and rc >= 128 and self.iso.namespaces:
+            msg = f"the process running your code was killed by signal {rc - 128}"
+        elif rc is not None:
+            msg = f"the process running your code exited with code {rc} (os._exit or a crash)"
+        else:
+            msg = "the process running your code died"
+        return StudentCrash(msg, returncode=rc, detail=f"{what}: rc={rc} oom={oom}\n{self._stderr_tail()}")
+
+    def _stderr_tail(self, n: int = 2000) -> str:
+        path = self.log_dir / f"child{self.generation}.stderr.txt"
+        try:
+            return path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+def _student_error(body: dict) -> StudentError:
+    exc_type = str(body.get("exc_type", "Exception"))[:100]
+    message = str(body.get("message", ""))[:2000]
+    file = str(body.get("file", ""))[:100]
+    func = str(body.get("function", ""))[:200]
+    frames = [str(f)[:300] for f in body.get("frames", []) if isinstance(f, str)][:6]
+    not_impl = body.get("not_implemented") is True
+    if not_impl:
+        text = f"{file or 'your code'}: {func + ' is' if func else 'this'} not implemented yet"
+        if func and message and not message.startswith(func.split(".")[-1]):
+            text += f" ({message.splitlines()[0][:200]})" if message.strip() else ""
+    else:
+        where = frames[-1] if frames else ""
+        first = message.strip().splitlines()[0][:500] if message.strip() else ""
+        text = f"{exc_type}: {first}" if first else exc_type
+        if where:
+            text = f"{where}: {text}"
+    return StudentError(
+        text,
+        exc_type=exc_type,
+        exc_message=message,
+        not_implemented=not_impl,
+        where=frames[-1] if frames else "",
+        traceback="\n".join(frames),
+    )

@@ -1,0 +1,47 @@
+"""Entry point of one trusted grading session: ``python -m autograder.engine.session CONFIG.json``.
+
+Runs pytest over the hidden graders with the engine plugin. Started as a subprocess by
+:func:`autograder.engine.grade.grade_submission` so that a wedged session can be killed and the
+results still written from whatever records exist.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def pytest_args(graders: Path, config_path: Path | None, ini: Path, extra: list[str] | None = None) -> list[str]:
+    args = [
+        str(graders),
+        "-c", str(ini),
+        "--rootdir", str(graders),
+        "-p", "autograder.engine.plugin",
+        "-p", "no:cacheprovider",
+        "-p", "no:randomly",
+        "-o", "addopts=",
+        "-o", "python_files=test_*.py",
+        "--strict-markers",
+        "-q", "--no-header", "-rN",
+        *(extra or []),
+    ]
+    if config_path is not None:
+        args += ["--lab3-config", str(config_path)]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    config_path = Path(argv[0])
+    cfg = json.loads(config_path.read_text())
+    ini = Path(cfg["log_dir"]) / "pytest.ini"
+    ini.write_text("[pytest]\n")
+    code = pytest.main(pytest_args(Path(cfg["graders"]), config_path, ini))
+    return 0 if int(code) in (0, 1, 5) else int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

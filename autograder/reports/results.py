@@ -1,0 +1,152 @@
+"""Per-submission outputs: Gradescope ``results.json``, the student's ``feedback.md``, a terminal table.
+
+Everything here runs on the trusted side. Student-influenced text (failure messages that quote an
+exception) goes through :func:`clean_text`: ANSI escapes and control characters removed, length capped.
+Files are written atomically (temporary file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+MAX_TEST_OUTPUT = 4000
+MAX_TOTAL_OUTPUT = 60_000
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def clean_text(text: Any, limit: int = MAX_TEST_OUTPUT) -> str:
+    """Student-safe plain text: no escape sequences, no control characters, at most ``limit`` chars."""
+    if not isinstance(text, str):
+        text = str(text)
+    text = text.encode("utf-8", errors="replace").decode("utf-8", errors="replace")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CTRL.sub("", _ANSI.sub("", text))
+    if len(text) > limit:
+        text = text[: limit - 30].rstrip() + " ... [truncated]"
+    return text
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _num(x: float) -> float | int:
+    x = float(x)
+    if not math.isfinite(x):
+        return 0
+    x = round(x, 4)
+    return int(x) if x == int(x) else x
+
+
+def results_json(result) -> dict[str, Any]:
+    """The Gradescope ``results.json`` dict of a :class:`~autograder.engine.grade.GradeResult`."""
+    tests = []
+    for i, t in enumerate(result.tests, 1):
+        entry = {
+            "name": clean_text(t.name, 300),
+            "number": str(i),
+            "score": _num(t.score),
+            "max_score": _num(t.max_score),
+            "output": clean_text(t.output),
+            "output_format": "text",
+            "tags": list(t.tags),
+            "visibility": t.visibility,
+        }
+        if t.status in ("passed", "failed"):
+            entry["status"] = t.status
+        tests.append(entry)
+    head = [f"Lab 3 autograder: {_num(result.score)} / {_num(result.max_score)} points."]
+    head += [clean_text(n, 500) for n in result.notes]
+    out = {
+        "score": _num(result.score),
+        "execution_time": _num(result.execution_time),
+        "output": clean_text("\n".join(head), MAX_TOTAL_OUTPUT),
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+    return out
+
+
+def write_results(result, out_dir: Path) -> Path:
+    path = Path(out_dir) / "results.json"
+    atomic_write(path, json.dumps(results_json(result), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+    return path
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def feedback_md(result) -> str:
+    """Student feedback: visible tests in full, hidden ones only counted."""
+    lines = [
+        "# Lab 3 — autograder feedback",
+        "",
+        f"**Score: {_num(result.score)} / {_num(result.max_score)}**",
+        "",
+    ]
+    for note in result.notes:
+        lines.append(f"> {_md_escape(clean_text(note, 500))}")
+    if result.notes:
+        lines.append("")
+    lines += ["| test | points | status |", "|---|---|---|"]
+    shown, hidden = [], 0
+    for t in result.tests:
+        if t.visibility != "visible":
+            hidden += 1
+            continue
+        shown.append(t)
+        lines.append(f"| {_md_escape(clean_text(t.name, 200))} | {_num(t.score)} / {_num(t.max_score)} | {t.status} |")
+    if hidden:
+        lines.append(f"| {hidden} hidden test(s) | counted in the score after release | hidden |")
+    problems = [t for t in shown if t.status != "passed" and t.output]
+    if problems:
+        lines += ["", "## What to fix", ""]
+        for t in problems:
+            lines += [f"### {_md_escape(clean_text(t.name, 200))}", "", "```text", clean_text(t.output).replace("```", "'''"),
+                      "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def write_feedback(result, out_dir: Path) -> Path:
+    path = Path(out_dir) / "feedback.md"
+    atomic_write(path, feedback_md(result))
+    return path
+
+
+def table(result, width: int = 100) -> str:
+    """A short terminal table: one line per test and the total."""
+    rows = []
+    name_w = min(60, max([len(t.name) for t in result.tests] + [10]))
+    for t in result.tests:
+        mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(t.status, t.status.upper())
+        msg = clean_text(t.output, 200).splitlines()[0] if t.output and t.status != "passed" else ""
+        line = f"{mark:4}  {_num(t.score):>5} / {_num(t.max_score):<5} {t.name[:name_w]:<{name_w}}  {msg}"
+        rows.append(line[:width + 60])
+    rows.append(f"{'':4}  {_num(result.score):>5} / {_num(result.max_score):<5} TOTAL"
+                f"  ({result.execution_time:.1f} s)")
+    return "\n".join(rows)
