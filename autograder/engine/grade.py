@@ -159,6 +159,7 @@ def grade_submission(
 
     notes: list[str] = []
     records: list[dict[str, Any]] = []
+    staged = None
     base = Path(tempfile.mkdtemp(prefix="lab3-grade-"))
     os.chmod(base, 0o711)
     try:
@@ -202,7 +203,8 @@ def grade_submission(
 
     header = next((r for r in records if r.get("type") == "header"), {})
     gpu = bool(header.get("gpu", False))
-    tests = score(man, records, gpu=gpu, only_tags=only_tags)
+    tests = score(man, records, gpu=gpu, only_tags=only_tags,
+                  **({"missing_note": "not graded: the submission could not be read"} if staged is None else {}))
     result = GradeResult(
         submission=submission.name,
         score=sum(t.score for t in tests),
@@ -218,7 +220,9 @@ def grade_submission(
 
     write_results(result, out)
     write_feedback(result, out)
-    log_lines.append(json.dumps(result.to_dict(), indent=1, default=str))
+    from autograder.reports.results import atomic_write
+
+    atomic_write(instr / "result.json", json.dumps(result.to_dict(), indent=1, default=str) + "\n")
     (instr / "log.txt").write_text("\n".join(log_lines) + "\n")
     return result
 
@@ -246,3 +250,17 @@ def _run_session(cfg_path: Path, instr: Path, budget: float) -> int | str:
                     pass
                 proc.wait()
             return "timeout"
+        finally:
+            _remove_stale_cgroups(proc.pid)
+
+
+def _remove_stale_cgroups(session_pid: int) -> None:
+    """Kill and remove cgroups a killed session left behind (named lab3-<session pid>-*)."""
+    from autograder.engine.isolation import CGroup
+
+    base = Path("/sys/fs/cgroup")
+    for parent in (base, base / "memory", base / "pids"):
+        for d in parent.glob(f"lab3-{session_pid}-*"):
+            cg = CGroup.__new__(CGroup)
+            cg.version, cg.dirs = ("v2" if parent == base else "v1"), [d]
+            cg.remove()

@@ -110,6 +110,7 @@ class EngineSession:
         self.records = Path(cfg["records"])
         self.log_dir = Path(cfg["log_dir"])
         self.only = set(cfg.get("only_tags") or [])
+        self.scale = float(cfg.get("timeout_scale", 1.0))
         self.gpu = False
         self.sandbox = None
         self.import_failures: dict[str, StudentProblem] = {}
@@ -134,7 +135,7 @@ class EngineSession:
             self._ensure_imported(mod)
         t0 = time.perf_counter()
         try:
-            return self.sandbox.request("call", {"probe": probe, "kwargs": kwargs}, timeout, what=probe)
+            return self.sandbox.request("call", {"probe": probe, "kwargs": kwargs}, timeout * self.scale, what=probe)
         finally:
             self.log(f"call {probe} {time.perf_counter() - t0:.3f}s")
 
@@ -170,6 +171,8 @@ class EngineSession:
 
         iso = isolation.detect()
         limits = Limits(**self.cfg.get("limits", {}))
+        limits.start_timeout_s *= self.scale
+        limits.import_timeout_s *= self.scale
         self.sandbox = Sandbox(
             Path(self.cfg["staging"]), graded=self.graded, isolation=iso, limits=limits,
             hide=self.cfg.get("hide", []), log_dir=self.log_dir, log=self.log,

@@ -183,6 +183,7 @@ class Sandbox:
             cwd=str(work),
             start_new_session=True,
             close_fds=True,
+            preexec_fn=_die_with_parent,
         )
         for fd in (req_r, resp_w, out_w, err_w):
             os.close(fd)
@@ -329,6 +330,13 @@ class Sandbox:
             return path.read_text(errors="replace")[-n:]
         except OSError:
             return ""
+
+
+def _die_with_parent() -> None:
+    """In the forked child before exec: SIGKILL when the grading session dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def _student_error(body: dict) -> StudentError:

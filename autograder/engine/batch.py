@@ -1,0 +1,140 @@
+"""Grading a whole class: ``lab3 grade --batch DIR --out OUT [-j N] [--shard i/n] [--force]``.
+
+Each entry of ``DIR`` (a folder or a ``.zip``; hidden entries ignored) is one submission, graded into
+``OUT/<id>/`` by :func:`~autograder.engine.grade.grade_submission` in its own trusted session and sandbox.
+``-j`` runs that many at once (threads that each wait on their own subprocesses; CPU threads are split
+between them). ``--shard i/n`` grades every n-th entry starting at the i-th (1-based) so a class can be
+spread over machines; ``OUT/grades.csv`` and ``OUT/report.html`` are rebuilt from every
+``OUT/*/instructor/result.json`` present, so shards writing into one folder merge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from autograder.engine.grade import GradeResult, TestResult, grade_submission
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise ValueError(f"--shard must look like i/n with 1 <= i <= n (got {text!r})")
+    return int(m.group(1)), int(m.group(2))
+
+
+def submission_entries(batch_dir: Path) -> list[tuple[str, Path]]:
+    """(id, path) for each submission in ``batch_dir``, sorted by name; ids are unique and filesystem-safe."""
+    entries = []
+    used: set[str] = set()
+    for p in sorted(Path(batch_dir).iterdir(), key=lambda p: p.name):
+        if p.name.startswith(".") or p.is_symlink():
+            continue
+        if not (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip")):
+            continue
+        base = re.sub(r"[^A-Za-z0-9._@+-]", "_", p.stem if p.is_file() else p.name)[:100] or "submission"
+        sid, k = base, 2
+        while sid in used:
+            sid, k = f"{base}-{k}", k + 1
+        used.add(sid)
+        entries.append((sid, p))
+    return entries
+
+
+def load_result(path: Path) -> GradeResult | None:
+    try:
+        data = json.loads(path.read_text())
+        tests = [TestResult(**t) for t in data.pop("tests")]
+        return GradeResult(tests=tests, **data)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _failed_result(sid: str, out: Path, exc: BaseException, manifest: dict[str, Any] | None) -> GradeResult:
+    """A zero result when grading itself blew up (never affects other submissions)."""
+    from autograder.engine import manifest as manifest_mod
+    from autograder.engine.grade import score
+    from autograder.reports import write_feedback, write_results
+
+    man = manifest or manifest_mod.load()
+    tests = score(man, [], gpu=False, only_tags=None, missing_note="not graded: the grader failed on this submission")
+    res = GradeResult(submission=sid, score=0, max_score=sum(t.max_score for t in tests), tests=tests,
+                      execution_time=0.0, out=str(out), notes=["grading failed; the course staff has been notified"])
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(res, out)
+    write_feedback(res, out)
+    (out / "instructor").mkdir(exist_ok=True)
+    (out / "instructor" / "batch_error.txt").write_text("".join(traceback.format_exception(exc)))
+    return res
+
+
+def grade_batch(
+    batch_dir: Path,
+    out: Path,
+    *,
+    jobs: int = 1,
+    only_tags: list[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    force: bool = False,
+    timeout_scale: float = 1.0,
+    release: Path | None = None,
+    progress: bool = True,
+    **kwargs: Any,
+) -> list[GradeResult]:
+    """Grade every submission of ``batch_dir`` into ``out``; returns the results of this shard."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = submission_entries(Path(batch_dir))
+    if shard:
+        i, n = shard
+        entries = [e for k, e in enumerate(entries) if k % n == i - 1]
+    jobs = max(1, int(jobs))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    results: dict[str, GradeResult] = {}
+    todo = []
+    for sid, path in entries:
+        done = out / sid / "instructor" / "result.json"
+        if not force and (out / sid / "results.json").exists() and done.exists():
+            prev = load_result(done)
+            if prev is not None:
+                results[sid] = prev
+                continue
+        todo.append((sid, path))
+
+    def one(sid: str, path: Path) -> GradeResult:
+        try:
+            return grade_submission(path, out / sid, only_tags=only_tags, release=release,
+                                    timeout_scale=timeout_scale, threads=threads, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - one submission's failure never touches another
+            return _failed_result(sid, out / sid, exc, None)
+
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc="grading", unit="sub", dynamic_ncols=True)
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(one, sid, path): sid for sid, path in todo}
+        for fut in as_completed(futures):
+            sid = futures[fut]
+            res = fut.result()
+            res.submission = sid
+            results[sid] = res
+            if bar is not None:
+                bar.set_postfix_str(f"{sid}: {res.score:g}/{res.max_score:g}", refresh=False)
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    from autograder.reports.batch import write_batch_reports
+
+    write_batch_reports(out, wall_s=time.monotonic() - t0, jobs=jobs)
+    return [results[sid] for sid, _ in entries if sid in results]

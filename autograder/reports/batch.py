@@ -1,0 +1,168 @@
+"""Class-level outputs of a batch: ``grades.csv`` and a self-contained ``report.html``.
+
+Both are rebuilt from every ``OUT/<id>/instructor/result.json`` present, so several shards writing
+into one folder merge. The HTML embeds its matplotlib figures as base64 PNG and needs no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import re
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from autograder.reports.results import atomic_write, clean_text
+
+
+def _load_all(out: Path) -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted(Path(out).glob("*/instructor/result.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        data["id"] = path.parent.parent.name
+        rows.append(data)
+    return rows
+
+
+def _short(test_id: str) -> str:
+    return test_id.split("::")[-1]
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Path:
+    rows = _load_all(out) if rows is None else rows
+    columns: list[str] = []
+    for r in rows:
+        for t in r["tests"]:
+            if t["id"] not in columns:
+                columns.append(t["id"])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "total", "max", *[_short(c) for c in columns]])
+    for r in rows:
+        scores = {t["id"]: t["score"] for t in r["tests"]}
+        w.writerow([r["id"], _num(r["score"]), _num(r["max_score"]),
+                    *[_num(scores[c]) if c in scores else "" for c in columns]])
+    path = Path(out) / "grades.csv"
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _normalise(msg: str) -> str:
+    """Group failure messages that differ only in numbers."""
+    first = clean_text(msg, 300).splitlines()[0] if msg else ""
+    return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", first)
+
+
+def write_report_html(out: Path, rows: list[dict[str, Any]] | None = None, *, wall_s: float | None = None,
+                      jobs: int | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = _load_all(out) if rows is None else rows
+    totals = [r["score"] for r in rows]
+    maxes = [r["max_score"] for r in rows]
+    top = max(maxes) if maxes else 0
+    per_test: dict[str, dict[str, Any]] = {}
+    failures: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    durations: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        for t in r["tests"]:
+            d = per_test.setdefault(t["id"], {"name": t["name"], "n": 0, "passed": 0, "points": t["max_score"]})
+            if t["status"] == "skipped":
+                continue
+            d["n"] += 1
+            d["passed"] += t["status"] == "passed"
+            durations[t["id"]].append(float(t.get("duration") or 0.0))
+            if t["status"] == "failed" and t["output"]:
+                key = _normalise(t["output"])
+                failures[key] += 1
+                example.setdefault(key, clean_text(t["output"], 300).splitlines()[0])
+
+    figs = []
+    if rows:
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        bins = min(20, max(5, len(set(totals))))
+        ax.hist(totals, bins=bins, range=(0, top or 1), color="#3b6ea8", edgecolor="white")
+        ax.set_xlabel("score")
+        ax.set_ylabel("submissions")
+        ax.set_title(f"Score distribution (n={len(rows)}, max {top:g})")
+        figs.append(("Score histogram", _png(fig)))
+        plt.close(fig)
+        if per_test:
+            names = [_short(k) for k in per_test]
+            rates = [100 * d["passed"] / d["n"] if d["n"] else 0 for d in per_test.values()]
+            fig, ax = plt.subplots(figsize=(7, 0.28 * len(names) + 1))
+            ax.barh(names[::-1], rates[::-1], color="#5a9e6f")
+            ax.set_xlim(0, 100)
+            ax.set_xlabel("pass rate (%)")
+            figs.append(("Pass rate per test", _png(fig)))
+            plt.close(fig)
+
+    e = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Lab 3 grading report</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        "th{background:#eee}td.num{text-align:right}</style></head><body>",
+        "<h1>Lab 3 — grading report</h1>",
+    ]
+    if rows:
+        mean = statistics.mean(totals)
+        med = statistics.median(totals)
+        parts.append(f"<p>{len(rows)} submissions; mean {mean:.2f}, median {med:g}, max possible {top:g}; "
+                     f"full marks: {sum(1 for r in rows if r['score'] >= r['max_score'] > 0)}, zero: "
+                     f"{sum(1 for t in totals if t == 0)}.")
+        if wall_s is not None:
+            parts.append(f" Last batch run: {wall_s:.1f} s wall with -j {jobs}.")
+        parts.append("</p>")
+    for title, src in figs:
+        parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='{src}'>")
+    parts.append("<h2>Pass rate per test</h2><table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>")
+    for tid, d in per_test.items():
+        rate = f"{100 * d['passed'] / d['n']:.0f}%" if d["n"] else "skipped"
+        parts.append(f"<tr><td title='{e(tid)}'>{e(d['name'])}</td><td class=num>{_num(d['points'])}</td>"
+                     f"<td class=num>{d['passed']}/{d['n']}</td><td class=num>{rate}</td></tr>")
+    parts.append("</table><h2>Most common failure messages</h2><table><tr><th>count</th><th>message (example)</th></tr>")
+    for key, count in failures.most_common(15):
+        parts.append(f"<tr><td class=num>{count}</td><td>{e(example[key])}</td></tr>")
+    parts.append("</table><h2>Slowest tests (mean seconds)</h2><table><tr><th>test</th><th>mean s</th><th>max s</th></tr>")
+    slow = sorted(durations.items(), key=lambda kv: -statistics.mean(kv[1]) if kv[1] else 0)[:10]
+    for tid, ds in slow:
+        if ds:
+            parts.append(f"<tr><td>{e(_short(tid))}</td><td class=num>{statistics.mean(ds):.2f}</td>"
+                         f"<td class=num>{max(ds):.2f}</td></tr>")
+    parts.append("</table><h2>Submissions</h2><table><tr><th>id</th><th>score</th><th>time (s)</th><th>notes</th></tr>")
+    for r in sorted(rows, key=lambda r: r["id"]):
+        notes = "; ".join(clean_text(n, 200) for n in r.get("notes", []))[:400]
+        parts.append(f"<tr><td>{e(r['id'])}</td><td class=num>{_num(r['score'])} / {_num(r['max_score'])}</td>"
+                     f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>")
+    parts.append("</table></body></html>\n")
+    path = Path(out) / "report.html"
+    atomic_write(path, "".join(parts))
+    return path
+
+
+def write_batch_reports(out: Path, *, wall_s: float | None = None, jobs: int | None = None) -> tuple[Path, Path]:
+    rows = _load_all(out)
+    return write_grades_csv(out, rows), write_report_html(out, rows, wall_s=wall_s, jobs=jobs)
