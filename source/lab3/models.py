@@ -101,3 +101,91 @@ class ResNetCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))        # (B, C, h, w)
         return self.fc(self.pool(x).flatten(1))  # (B, num_classes)
+
+
+# =====================================================================================================
+# Exercise 1: LSTM encoder–decoder baseline (owner: Exercise 1)
+#
+# Same interface as ``lab3.transformer.Seq2SeqTransformer``: ``forward(src, tgt_in) -> logits`` and
+# ``greedy_decode(src, max_new_tokens, bos_idx, eos_idx)``. Deliberately *without* attention
+# (Sutskever et al., 2014): the whole source must pass through one fixed-size state, which is what
+# makes long sequences hard for it.
+# =====================================================================================================
+
+
+class LSTMSeq2Seq(nn.Module):
+    """An LSTM encoder–decoder: the encoder's final ``(h, c)`` initialises the decoder.
+
+    Args:
+        src_vocab_size, tgt_vocab_size: vocabulary sizes (special tokens included).
+        embed_dim: token embedding width.
+        hidden_size: LSTM state width.
+        num_layers: stacked LSTM layers (encoder and decoder alike).
+        dropout: dropout between stacked layers and on the embeddings.
+        pad_idx: padding token id (ignored by the encoder through packing).
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        pad_idx: int = 0,
+    ) -> None:
+        super().__init__()
+        self.pad_idx = pad_idx
+        self.src_embed = nn.Embedding(src_vocab_size, embed_dim, padding_idx=pad_idx)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_dim, padding_idx=pad_idx)
+        self.embed_dropout = nn.Dropout(dropout)
+        inner = dropout if num_layers > 1 else 0.0
+        self.encoder = nn.LSTM(embed_dim, hidden_size, num_layers, batch_first=True, dropout=inner)
+        self.decoder = nn.LSTM(embed_dim, hidden_size, num_layers, batch_first=True, dropout=inner)
+        self.generator = nn.Linear(hidden_size, tgt_vocab_size)
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``src (B, S)`` -> final state ``(h, c)``, each ``(num_layers, B, hidden)``, at each real end."""
+        lengths = (src != self.pad_idx).sum(dim=1).clamp(min=1).cpu()  # (B,)
+        emb = self.embed_dropout(self.src_embed(src))  # (B, S, embed_dim)
+        packed = nn.utils.rnn.pack_padded_sequence(emb, lengths, batch_first=True, enforce_sorted=False)
+        _, state = self.encoder(packed)
+        return state
+
+    def decode(
+        self, tgt_in: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``tgt_in (B, T)`` from ``state`` -> logits ``(B, T, V)`` and the new state."""
+        out, state = self.decoder(self.embed_dropout(self.tgt_embed(tgt_in)), state)  # (B, T, hidden)
+        return self.generator(out), state
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: ``src (B, S)``, ``tgt_in (B, T)`` -> logits ``(B, T, tgt_vocab_size)``."""
+        logits, _ = self.decode(tgt_in, self.encode(src))
+        return logits
+
+    @torch.no_grad()
+    def greedy_decode(
+        self, src: torch.Tensor, max_new_tokens: int, bos_idx: int, eos_idx: int
+    ) -> torch.Tensor:
+        """Like ``Seq2SeqTransformer.greedy_decode``: ``(B, L)`` ids without BOS, padded after EOS."""
+        was_training = self.training
+        self.eval()
+        try:
+            state = self.encode(src)
+            B = src.size(0)
+            tok = torch.full((B, 1), bos_idx, dtype=torch.long, device=src.device)  # (B, 1)
+            done = torch.zeros(B, dtype=torch.bool, device=src.device)
+            outputs = []
+            for _ in range(max_new_tokens):
+                logits, state = self.decode(tok, state)  # one step: (B, 1, V)
+                nxt = logits[:, -1].argmax(dim=-1).masked_fill(done, self.pad_idx)  # (B,)
+                outputs.append(nxt)
+                done |= nxt == eos_idx
+                tok = nxt[:, None]
+                if bool(done.all()):
+                    break
+            return torch.stack(outputs, dim=1)
+        finally:
+            self.train(was_training)
