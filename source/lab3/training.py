@@ -312,16 +312,27 @@ def fit(
     # Log the gradient norm even without clipping: clipping to +inf measures it and changes nothing.
     clip = max_grad_norm if max_grad_norm is not None else (math.inf if writer is not None else None)
     started = time.perf_counter()
-    bar = tqdm(range(start_epoch, epochs), desc="epochs", disable=not progress, initial=start_epoch,
-               total=epochs)
+    bar = tqdm(
+        range(start_epoch, epochs), desc="epochs", disable=not progress, initial=start_epoch, total=epochs
+    )
     try:
         for epoch in bar:
             t0 = time.perf_counter()
             batches = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
             stats = train_one_epoch(
-                model, batches, optimizer, loss_fn, device=device, amp=amp, amp_dtype=amp_dtype,
-                scaler=scaler, accumulation_steps=accumulation_steps, max_grad_norm=clip,
-                scheduler=scheduler, writer=writer, global_step=global_step,
+                model,
+                batches,
+                optimizer,
+                loss_fn,
+                device=device,
+                amp=amp,
+                amp_dtype=amp_dtype,
+                scaler=scaler,
+                accumulation_steps=accumulation_steps,
+                max_grad_norm=clip,
+                scheduler=scheduler,
+                writer=writer,
+                global_step=global_step,
             )
             global_step = stats["global_step"]
             row: dict[str, float] = {"epoch": epoch + 1, "train_loss": stats["loss"]}
@@ -331,8 +342,10 @@ def fit(
             if train_eval_loader is not None:
                 row["train_accuracy"] = evaluate(model, train_eval_loader, device=device, amp=amp)["accuracy"]
             row.update(
-                lr=_current_lr(optimizer), samples_per_s=stats["samples_per_s"],
-                epoch_time_s=time.perf_counter() - t0, global_step=global_step,
+                lr=_current_lr(optimizer),
+                samples_per_s=stats["samples_per_s"],
+                epoch_time_s=time.perf_counter() - t0,
+                global_step=global_step,
             )
             history.append(row)
             if writer is not None:
@@ -345,14 +358,19 @@ def fit(
             metric = row.get("val_accuracy", -row["train_loss"])
             if ckpt is not None:
                 if metric > best:
-                    torch.save({"model": model.state_dict(), "epoch": epoch + 1, "metric": metric},
-                               ckpt / "best.pt")
+                    torch.save(
+                        {"model": model.state_dict(), "epoch": epoch + 1, "metric": metric}, ckpt / "best.pt"
+                    )
                 torch.save(
                     {
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "scaler": scaler.state_dict(), "epoch": epoch + 1, "global_step": global_step,
-                        "best": max(best, metric), "history": history,
+                        "scaler": scaler.state_dict(),
+                        "epoch": epoch + 1,
+                        "global_step": global_step,
+                        "best": max(best, metric),
+                        "history": history,
                     },
                     ckpt / "last.pt",
                 )
