@@ -1,0 +1,49 @@
+"""The hidden graders graded: every known mistake loses points with the right message, every
+correct alternative keeps full marks. Each variant is graded by the real engine on its own tags."""
+
+from __future__ import annotations
+
+import pytest
+from corpus import apply, failing, grade_variants, load_corpus, matches, solution_modules
+
+CORPUS = load_corpus()
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = solution_modules()
+    variants = {}
+    for case in CORPUS.mistakes:
+        variants[f"mistake-{case.name}"] = (apply(base, case.changes), case.tags)
+    for case in CORPUS.alternatives:
+        variants[f"alternative-{case.name}"] = (apply(base, case.changes), case.tags)
+    return grade_variants(variants, tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.mark.parametrize("case", CORPUS.mistakes, ids=lambda c: c.name)
+def test_mistake_loses_points_with_message(case, graded):
+    result = graded[f"mistake-{case.name}"]
+    lost = failing(result)
+    assert result.score < result.max_score, f"{case.name}: full marks for a buggy submission"
+    for expected in case.fails:
+        assert any(expected in test_id for test_id in lost), f"{case.name}: {expected} did not fail; lost: {lost}"
+    relevant = [out for tid, out in lost.items() if any(e in tid for e in case.fails)]
+    assert any(matches(case.message, out) for out in relevant), (
+        f"{case.name}: no failure message matches {case.message!r}: {relevant}")
+    for kept in case.passes:
+        assert not any(kept in tid for tid in lost), f"{case.name}: unrelated test {kept} lost points"
+    for out in lost.values():
+        assert "Traceback" not in out and "autograder/" not in out, f"grader internals leaked: {out[:300]}"
+
+
+@pytest.mark.parametrize("case", CORPUS.alternatives, ids=lambda c: c.name)
+def test_alternative_keeps_full_marks(case, graded):
+    result = graded[f"alternative-{case.name}"]
+    assert result.max_score > 0
+    assert result.score == result.max_score, f"{case.name}: lost {failing(result)}"
+
+
+def test_corpus_is_large_enough():
+    assert len(CORPUS.mistakes) >= 40, len(CORPUS.mistakes)
+    assert len(CORPUS.alternatives) >= 10, len(CORPUS.alternatives)
