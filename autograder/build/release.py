@@ -16,17 +16,24 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 
+from .examples import example_submissions
 from .markers import MarkerError, make_solution, make_stub, solution_leaks
+from .mutants import MutationError
 from .notebook import notebook_releases
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-RELEASES = ("assignments", "solutions")
+RELEASES = ("assignments", "solutions", "examples/submissions")
 
 
 @dataclass
 class BuildOutput:
     assignments: dict[str, bytes] = field(default_factory=dict)
     solutions: dict[str, bytes] = field(default_factory=dict)
+    examples: dict[str, bytes] = field(default_factory=dict)
+
+    def files(self, release: str) -> dict[str, bytes]:
+        return {"assignments": self.assignments, "solutions": self.solutions,
+                "examples/submissions": self.examples}[release]
 
 
 def _python_sources(folder: Path) -> list[Path]:
@@ -52,6 +59,8 @@ def build_releases(root: Path = REPO_ROOT) -> BuildOutput:
         data = (TEMPLATES / f"student_{name}").read_bytes()
         out.assignments[name] = data
         out.solutions[name] = data
+    if all(f"lab3/{m}.py" in out.solutions for m in ("attention", "transfer", "training")):
+        out.examples = example_submissions(out.solutions, out.assignments)
     return out
 
 
@@ -110,10 +119,10 @@ def check(root: Path = REPO_ROOT) -> list[str]:
     problems: list[str] = []
     try:
         built = build_releases(root)
-    except MarkerError as exc:
-        return [f"marker error: {exc}"]
+    except (MarkerError, MutationError) as exc:
+        return [f"build error: {exc}"]
     for release in RELEASES:
-        want, have = getattr(built, release), _tree(root / release)
+        want, have = built.files(release), _tree(root / release)
         for rel in sorted(set(want) | set(have)):
             if rel not in have:
                 problems.append(f"{release}/{rel}: missing (run `lab3 build`)")
@@ -144,11 +153,13 @@ def run_build(check: bool = False, root: Path | None = None) -> int:
         return 1 if problems else 0
     try:
         built = build_releases(root)
-    except MarkerError as exc:
+    except (MarkerError, MutationError) as exc:
         print(f"lab3 build: {exc}", file=sys.stderr)
         return 1
     for release in RELEASES:
-        files = getattr(built, release)
+        files = built.files(release)
+        if not files:
+            continue
         write_release(files, root / release)
         print(f"{release}/: {len(files)} files")
     try:
