@@ -24,28 +24,11 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "learning_rates",
-    "split_decay_params",
     "steps_per_epoch",
     "warmup_cosine",
 ]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")  # the names `build_optimizer` accepts
-
-
-def split_decay_params(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """Trainable parameters of ``model`` split into ``(decay, no_decay)``.
-
-    ``decay``: parameters with ``ndim >= 2`` (linear / conv / embedding weights);
-    ``no_decay``: ``ndim < 2`` (biases, batch-norm / layer-norm weights and biases, scalars).
-    Frozen parameters (``requires_grad=False``) are left out; shared parameters appear once.
-    """
-    decay, no_decay, seen = [], [], set()
-    for p in model.parameters():
-        if not p.requires_grad or id(p) in seen:
-            continue
-        seen.add(id(p))
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    return decay, no_decay
 
 
 def build_optimizer(
@@ -72,8 +55,9 @@ def build_optimizer(
         An optimizer whose ``param_groups`` are exactly two, in this order:
         ``[0]`` the parameters with ``ndim >= 2`` (weight matrices, conv kernels, embeddings) with
         ``weight_decay=weight_decay``; ``[1]`` the parameters with ``ndim < 2`` (biases, batch-norm /
-        layer-norm weights and biases) with ``weight_decay=0.0``. Frozen parameters are in neither
-        group; every trainable parameter is in exactly one.
+        layer-norm weights and biases) with ``weight_decay=0.0``. Frozen parameters
+        (``requires_grad=False``) are in neither group; every trainable parameter is in exactly one
+        (a parameter shared by two modules only once).
 
     Hint: ``torch.optim.SGD([{"params": decay, "weight_decay": wd}, {"params": no_decay,
     "weight_decay": 0.0}], lr=lr, momentum=momentum)`` — a group may override any default.
@@ -82,7 +66,12 @@ def build_optimizer(
     key = name.lower() if isinstance(name, str) else name
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}: expected one of {', '.join(OPTIMIZERS)}")
-    decay, no_decay = split_decay_params(model)
+    decay, no_decay, seen = [], [], set()
+    for p in model.parameters():
+        if not p.requires_grad or id(p) in seen:  # frozen, or shared and already placed
+            continue
+        seen.add(id(p))
+        (decay if p.ndim >= 2 else no_decay).append(p)
     groups = [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from lab3.optim import build_optimizer, build_scheduler, split_decay_params, steps_per_epoch, warmup_cosine
+from lab3.optim import build_optimizer, build_scheduler, steps_per_epoch, warmup_cosine
 from torch import nn
 from transformers import get_cosine_schedule_with_warmup, get_cosine_with_min_lr_schedule_with_warmup
 
@@ -146,8 +146,9 @@ def test_adamw_decay_is_decoupled_and_skips_no_decay() -> None:
     assert torch.equal(model.fc.bias, before["fc.bias"]) and torch.equal(model.ln.weight, before["ln.weight"])
 
 
-def test_split_decay_params_skips_frozen_and_shared() -> None:
+def test_build_optimizer_skips_frozen_and_places_shared_once() -> None:
     model = Model()
     model.tied = model.fc  # the same parameters reachable twice
-    decay, no_decay = split_decay_params(model)
-    assert len(decay) + len(no_decay) == len({id(p) for p in model.parameters() if p.requires_grad})
+    decay, no_decay = build_optimizer(model, "sgd", lr=0.1).param_groups
+    ids = [id(p) for p in decay["params"] + no_decay["params"]]
+    assert len(ids) == len(set(ids)) == len({id(p) for p in model.parameters() if p.requires_grad})
