@@ -1,0 +1,69 @@
+"""Student side: `python -m lab3 check` prints a rubric of the public tests; `submit` zips the graded modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder import REPO_ROOT
+from autograder.build.release import build_releases, write_release
+
+GRADED = {"attention", "positional", "transformer", "vit", "transfer", "training", "optim"}
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory) -> dict[str, Path]:
+    built = build_releases(REPO_ROOT)
+    base = tmp_path_factory.mktemp("releases")
+    out = {}
+    for name in ("assignments", "solutions"):
+        write_release(built.files(name), base / name)
+        out[name] = base / name
+    return out
+
+
+def _check(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lab3", "check", str(folder)], cwd=folder, capture_output=True,
+                          text=True, timeout=600, env={"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg",
+                                                       "PYTHONPATH": str(folder), "HOME": str(folder)})
+
+
+@pytest.mark.slow
+def test_check_on_solution_passes(releases):
+    proc = _check(releases["solutions"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "public checks pass" in proc.stdout and " FAIL " not in proc.stdout
+
+
+@pytest.mark.slow
+def test_check_on_stubs_prints_rubric_with_hints(releases):
+    proc = _check(releases["assignments"])
+    assert proc.returncode == 1
+    assert "FAIL" in proc.stdout and "not implemented yet" in proc.stdout
+    summary = next(line for line in proc.stdout.splitlines() if "public checks pass" in line)
+    passed, total = map(int, summary.split()[0].split("/"))
+    assert total >= 5 and passed < total
+
+
+def test_submit_zips_exactly_the_graded_modules(releases, tmp_path):
+    out = tmp_path / "submission.zip"
+    proc = subprocess.run([sys.executable, "-m", "lab3", "submit", str(releases["solutions"]), "-o", str(out)],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                                                               "PYTHONPATH": str(releases["solutions"])})
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(out) as zf:
+        assert {Path(n).stem for n in zf.namelist()} == GRADED
+        assert all(n.startswith("lab3/") for n in zf.namelist())
+
+
+def test_submit_names_missing_modules(tmp_path):
+    (tmp_path / "lab3").mkdir()
+    (tmp_path / "lab3" / "attention.py").write_text("")
+    from lab3.__main__ import make_submission
+
+    assert make_submission(tmp_path, tmp_path / "s.zip") == 1
+    assert not (tmp_path / "s.zip").exists()
