@@ -1,0 +1,103 @@
+"""``autograder/dist/autograder.zip``: one zip for Gradescope, ``otter run`` and ``otter grade``.
+
+Layout of the zip (Gradescope unpacks it into ``/autograder/source``)::
+
+    setup.sh  run_autograder             Gradescope's two scripts (run_autograder also serves otter grade)
+    requirements.txt                     what grading needs besides torch (setup.sh installs the CPU build)
+    requirements-otter.txt               otter's grading stack (installed only for otter grade's image)
+    lab3_setup.env                       only when LAB3_TORCH_INDEX_URL is set at build time
+    wheelhouse/*.whl                     only when LAB3_WHEELHOUSE is set at build time (offline images)
+    otter_config.json  run_otter.py  environment.yml   what otter's runner and Dockerfile expect
+    tests/ex1.py ex2.py ex3.py           otter test files: one test_case per hidden grader (look-ups)
+    files/lab3_entry.py                  the single top-level .py otter executes (imports no student code)
+    files/lab3_autograder/               the payload: the engine's "repository root"
+        autograder/                      engine, graders, probes, reports, manifest.json (no dist/)
+        assignments/                     the official student release (the engine's default release)
+
+The payload sits under ``files/`` because ``otter grade``'s Dockerfile copies only ``files*`` and ``tests``
+(besides the scripts) into its image. The zip is deterministic: sorted entries, fixed timestamps and modes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from autograder.packaging.otter import PAYLOAD_DIR, otter_config, otter_test_files
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+EXECUTABLE = {"setup.sh", "run_autograder"}
+SKIP_DIRS = {"__pycache__", "dist", ".pytest_cache", ".ruff_cache"}
+
+
+def _tree(folder: Path, prefix: str) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel_dir = Path(dirpath).relative_to(folder)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")) or name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            files[f"{prefix}/{(rel_dir / name).as_posix()}"] = path.read_bytes()
+    return files
+
+
+def autograder_files(root: Path) -> dict[str, bytes]:
+    """Every file of the zip, ``{zip path: bytes}``."""
+    root = Path(root)
+    release = root / "assignments"
+    if not (release / "lab3" / "__init__.py").exists():
+        raise FileNotFoundError(f"{release}/lab3 is missing: build the student release first (lab3 build)")
+    manifest_path = root / "autograder" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    files: dict[str, bytes] = {}
+    for name in ("setup.sh", "run_autograder", "requirements.txt", "requirements-otter.txt", "run_otter.py",
+                 "environment.yml"):
+        files[name] = (TEMPLATES / name).read_bytes()
+    files["otter_config.json"] = otter_config().encode()
+    for rel, text in otter_test_files(manifest).items():
+        files[rel] = text.encode()
+    files["files/lab3_entry.py"] = (TEMPLATES / "lab3_entry.py").read_bytes()
+    payload = f"files/{PAYLOAD_DIR}"
+    files.update(_tree(root / "autograder", f"{payload}/autograder"))
+    files.update(_tree(release, f"{payload}/assignments"))
+    env_lines = [f"{key}={os.environ[key]}" for key in ("LAB3_TORCH_INDEX_URL",) if os.environ.get(key)]
+    if env_lines:
+        text = "# written by lab3 build from its environment\n" + "\n".join(env_lines) + "\n"
+        files["lab3_setup.env"] = text.encode()
+    wheelhouse = os.environ.get("LAB3_WHEELHOUSE")
+    if wheelhouse:
+        for whl in sorted(Path(wheelhouse).glob("*.whl")):
+            files[f"wheelhouse/{whl.name}"] = whl.read_bytes()
+    return files
+
+
+def write_zip(files: dict[str, bytes], dest: Path) -> Path:
+    """Write ``files`` as a deterministic zip (same input, same bytes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED if name.endswith(".whl") else zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so the modes below are honoured by unzip
+            mode = 0o755 if name in EXECUTABLE else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            zf.writestr(info, files[name])
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, dest)
+    return dest
+
+
+def build_autograder_zip(root: Path) -> Path:
+    """Write ``root/autograder/dist/autograder.zip`` (called by ``lab3 build``); return its path."""
+    root = Path(root)
+    return write_zip(autograder_files(root), root / "autograder" / "dist" / "autograder.zip")

@@ -1,0 +1,127 @@
+"""Runtime side of the otter-grader bridge: otter test cases look up the Lab 3 engine's results.
+
+Otter (``otter run`` / ``otter grade``) executes the zip's ``lab3_entry.py`` in a Jupyter kernel, then runs
+the generated test files ``tests/ex1.py`` ... in that kernel. Each ``test_case`` calls :func:`check` with
+a manifest test id. The first call grades the submission ONCE with the real engine, in a subprocess
+(``python -m autograder.packaging.entry``; student code runs in the engine's sandbox, never in the
+kernel); later calls read the cached result. A failed or missing test raises ``AssertionError`` with the
+engine's student-safe message, which otter shows as the test case's output.
+
+Layout otter gives us (``otter run`` uses a temporary folder instead of ``/autograder``)::
+
+    AG/source/files/lab3_autograder/   this payload (autograder package, assignments/)
+    AG/submission/                     the student's files + what otter copied in (files/*, tests/)
+    AG/results/                        the engine writes AG/results/lab3_otter/ here
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PAYLOAD = Path(__file__).resolve().parent.parent.parent
+SOURCE = PAYLOAD.parent.parent  # AG/source (PAYLOAD = AG/source/files/lab3_autograder)
+AG_ROOT = SOURCE.parent
+ENTRY_FILE = "lab3_entry.py"
+# what otter copies into the submission folder besides the student's files
+INJECTED = {"tests", "__init__.py", "__pycache__", ENTRY_FILE}
+DEFAULT_TIMEOUT = 1800.0
+
+_cache: dict[str, Any] | None = None
+
+
+def _otter_injected() -> set[str]:
+    names = set(INJECTED)
+    files = SOURCE / "files"
+    if files.is_dir():
+        names |= {p.name for p in files.iterdir()}
+    return names
+
+
+def student_copy(submission: Path, dest: Path) -> Path:
+    """Copy the student's part of ``submission`` (without what otter injected) into ``dest``."""
+    skip = _otter_injected()
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(os.listdir(submission)):
+        if entry in skip:
+            continue
+        src = submission / entry
+        if src.is_symlink():
+            continue  # the engine refuses links anyway; never follow one on the trusted side
+        if src.is_dir():
+            shutil.copytree(src, dest / entry, symlinks=True)
+        elif src.is_file():
+            shutil.copy2(src, dest / entry)
+    return dest
+
+
+def _hide_payload_copy(submission: Path) -> None:
+    """Otter copied files/lab3_autograder (graders included) into the submission folder: remove it."""
+    copy = submission / PAYLOAD.name
+    if copy.is_dir() and not copy.is_symlink() and copy.resolve() != PAYLOAD:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def _run_engine() -> dict[str, Any]:
+    submission = AG_ROOT / "submission"
+    out = AG_ROOT / "results" / "lab3_otter"
+    result_file = out / "instructor" / "result.json"
+    if result_file.exists():  # graded earlier in this container / otter run
+        return json.loads(result_file.read_text(encoding="utf-8"))
+    _hide_payload_copy(submission)
+    python = os.environ.get("LAB3_PYTHON") or sys.executable
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "JPY_", "PYDEVD"))}
+    env["PYTHONPATH"] = f"{PAYLOAD}{os.pathsep}{PAYLOAD / 'assignments'}"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.setdefault("MPLBACKEND", "Agg")
+    timeout = float(os.environ.get("LAB3_OTTER_TIMEOUT", DEFAULT_TIMEOUT))
+    tmp = Path(tempfile.mkdtemp(prefix="lab3-otter-"))
+    try:
+        copy = student_copy(submission, tmp / "submission")
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "entry.log", "wb") as log:
+            proc = subprocess.Popen(
+                [python, "-m", "autograder.packaging.entry", "--root", str(AG_ROOT),
+                 "--submission", str(copy), "--out", str(out), "--results", str(out / "results.json")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(PAYLOAD),
+                start_new_session=True,
+            )
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if result_file.exists():
+        return json.loads(result_file.read_text(encoding="utf-8"))
+    # the entry fell back (engine failure): its results.json has no test ids
+    return {"tests": [], "error": "the Lab 3 grading engine produced no result (see results/lab3_otter/)"}
+
+
+def results() -> dict[str, Any]:
+    """The engine's result for this submission (graded on the first call)."""
+    global _cache
+    if _cache is None:
+        _cache = _run_engine()
+    return _cache
+
+
+def check(test_id: str) -> None:
+    """Pass when the engine passed ``test_id``; else raise ``AssertionError`` with its message."""
+    res = results()
+    by_id = {t.get("id"): t for t in res.get("tests", []) if isinstance(t, dict)}
+    t = by_id.get(test_id)
+    if t is None:
+        reason = res.get("error") or "not graded in this run (tag subset, or the grading session ended early)"
+        raise AssertionError(reason)
+    if t.get("status") == "passed":
+        return
+    raise AssertionError(str(t.get("output") or t.get("status") or "failed"))

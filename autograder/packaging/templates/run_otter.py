@@ -1,0 +1,12 @@
+"""Runs otter's autograder on this zip (``run_autograder`` calls it in otter mode: ``otter grade``).
+
+Otter executes the single top-level ``lab3_entry.py`` (from ``files/``) and the bridge tests in ``tests/``;
+their test cases look up the results of the Lab 3 grading engine, which runs once per submission.
+"""
+
+import os
+
+from otter.run.run_autograder import main
+
+if __name__ == "__main__":
+    main(os.environ.get("LAB3_AUTOGRADER_ROOT", "/autograder"))
