@@ -1,0 +1,96 @@
+"""SPEC §7 budgets of the whole hidden suite: wall time and peak memory (sum of PSS over every process
+of the grading run), for the solution and the blank stubs, plus batch throughput.
+
+    .venv/bin/python benchmarks/bench_grading.py [--repeat 3] [--batch]
+
+Prints medians; the README quotes the latest figures with the machine they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+LAB3 = [sys.executable, "-m", "autograder.cli"]
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak PSS sum in MiB, peak process count) of ``cmd`` and all its descendants."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak, peak_n, done = 0, 0, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak, peak_n
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                procs = []
+            total = sum(pss_kib(p.pid) for p in procs)
+            peak, peak_n = max(peak, total), max(peak_n, len(procs))
+            done.wait(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    proc.wait()
+    done.set()
+    thread.join()
+    return time.perf_counter() - start, peak / 1024, peak_n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", action="store_true", help="also time a batch of 8 with -j 1 and -j 2")
+    args = parser.parse_args()
+    subs = REPO / "examples" / "submissions"
+    out = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    print(f"machine: {os.cpu_count()} CPUs; root: {os.geteuid() == 0}; repeats: {args.repeat}")
+    print(f"{'submission':<14} {'wall s (median)':>16} {'min':>7} {'max':>7} {'peak PSS MiB':>13} {'procs':>6}")
+    for name in ("solution", "blank_stubs"):
+        runs = [run_measured([*LAB3, "grade", str(subs / name), "--out", str(out / name)])
+                for _ in range(args.repeat)]
+        walls = [r[0] for r in runs]
+        print(f"{name:<14} {statistics.median(walls):>16.1f} {min(walls):>7.1f} {max(walls):>7.1f} "
+              f"{max(r[1] for r in runs):>13.0f} {max(r[2] for r in runs):>6}")
+    if args.batch:
+        batch = out / "batch"
+        batch.mkdir()
+        for i in range(8):
+            shutil.copytree(subs / ("solution" if i % 2 else "blank_stubs"), batch / f"student{i}")
+        times = {}
+        for jobs in (1, 2):
+            wall, pss, _ = run_measured([*LAB3, "grade", "--batch", str(batch), "--out", str(out / f"b{jobs}"),
+                                         "-j", str(jobs), "--force"])
+            times[jobs] = wall
+            print(f"batch of 8, -j {jobs}: {wall:.1f} s, peak PSS {pss:.0f} MiB")
+        print(f"speed-up -j 2 vs -j 1: {times[1] / times[2]:.2f}x")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
