@@ -1,0 +1,111 @@
+"""The autograder zip: contents, determinism, otter test files, and results.json whatever goes wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging_helpers import REPO, gradescope_tree, run_autograder
+
+from autograder.packaging.entry import validate
+from autograder.packaging.gradescope import autograder_files, write_zip
+from autograder.packaging.otter import otter_test_files
+
+PAYLOAD = "files/lab3_autograder"
+TEMPLATES = REPO / "autograder" / "packaging" / "templates"
+
+
+def _manifest() -> dict:
+    return json.loads((REPO / "autograder" / "manifest.json").read_text())
+
+
+def test_zip_layout(autograder_zip: Path) -> None:
+    with zipfile.ZipFile(autograder_zip) as zf:
+        names = set(zf.namelist())
+        infos = {i.filename: i for i in zf.infolist()}
+    for required in ("setup.sh", "run_autograder", "requirements.txt", "otter_config.json", "run_otter.py",
+                     "environment.yml", "files/lab3_entry.py", f"{PAYLOAD}/autograder/manifest.json",
+                     f"{PAYLOAD}/autograder/engine/grade.py", f"{PAYLOAD}/autograder/probes/__init__.py",
+                     f"{PAYLOAD}/assignments/lab3/__init__.py", f"{PAYLOAD}/assignments/lab3/data.py"):
+        assert required in names, required
+    assert any(n.startswith(f"{PAYLOAD}/autograder/graders/test_") for n in names)
+    assert any(n.startswith("tests/ex") and n.endswith(".py") for n in names)
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/dist/" in n]
+    # no solution in the zip: the release is the stub release
+    assert not [n for n in names if n.startswith(("solutions/", f"{PAYLOAD}/solutions/", "source/"))]
+    # exactly one top-level .py among what otter copies into a submission (its one-file rule)
+    assert [n for n in names if n.startswith("files/") and n.count("/") == 1] == ["files/lab3_entry.py"]
+    for name in ("run_autograder", "setup.sh"):
+        assert stat.S_IMODE(infos[name].external_attr >> 16) == 0o755
+
+
+def test_zip_is_deterministic(tmp_path: Path, autograder_zip: Path) -> None:
+    again = write_zip(autograder_files(REPO), tmp_path / "again.zip")
+    assert again.read_bytes() == autograder_zip.read_bytes()
+
+
+def test_scripts_are_valid_bash_without_hosts() -> None:
+    for name in ("setup.sh", "run_autograder"):
+        res = subprocess.run(["bash", "-n", str(TEMPLATES / name)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+    for path in TEMPLATES.iterdir():
+        assert "://" not in path.read_text(), f"{path.name}: package indexes come from the environment"
+
+
+def test_otter_test_files_mirror_the_manifest() -> None:
+    from otter.test_files import ExceptionTestFile
+
+    manifest = _manifest()
+    files = otter_test_files(manifest)
+    cases = {}
+    for rel, text in files.items():
+        tf = ExceptionTestFile.from_string(text, path=rel)
+        assert tf.name == Path(rel).stem and not tf.all_or_nothing
+        for tc in tf.test_cases:
+            cases[tc.name] = tc
+    assert len(cases) == len(manifest["tests"])
+    for t in manifest["tests"]:
+        tc = cases[t["name"]]
+        assert tc.points == (0 if t["gpu"] else t["points"])
+        assert tc.hidden == (t["visibility"] != "visible")
+        question = [x for x in t["tags"] if x in ("ex1", "ex2", "ex3")][0]
+        assert re.search(re.escape(repr(t["id"])), files[f"tests/{question}.py"])
+    assert sum(tc.points for tc in cases.values()) == manifest["total_cpu"]
+
+
+def test_fallback_results_are_valid_and_complete() -> None:
+    from autograder.packaging.entry import fallback_results
+
+    data = fallback_results("test")
+    assert validate(data) == [] and data["score"] == 0
+    json.dumps(data, allow_nan=False)
+    assert len(data["tests"]) == sum(1 for t in _manifest()["tests"] if not t["gpu"])
+
+
+@pytest.mark.parametrize("breakage", ["engine_crash", "no_python", "no_submission"])
+def test_results_json_always_written(tmp_path: Path, autograder_zip: Path, breakage: str) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    root = gradescope_tree(autograder_zip, tmp_path / "ag", sub)
+    kwargs = {}
+    if breakage == "engine_crash":
+        grade_py = root / "source" / PAYLOAD / "autograder" / "engine" / "grade.py"
+        grade_py.write_text("raise RuntimeError('simulated engine crash')\n")
+    elif breakage == "no_python":
+        kwargs["python"] = "/nonexistent/python"
+    else:
+        (root / "submission").rmdir()
+    res = run_autograder(root, timeout=120, **kwargs)
+    assert res.returncode == 0, res.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert validate(data) == [] and data["score"] == 0, data
+    if breakage == "engine_crash":
+        trace = (root / "results" / "lab3" / "instructor" / "entry_error.txt").read_text()
+        assert "simulated engine crash" in trace
+        assert "simulated" not in json.dumps(data)  # the trace goes to the instructor, not the student
+        assert len(data["tests"]) == sum(1 for t in _manifest()["tests"] if not t["gpu"])

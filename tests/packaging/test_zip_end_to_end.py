@@ -1,0 +1,127 @@
+"""End to end: the zip under Gradescope's layout and under ``otter run`` gives ``lab3 grade``'s scores.
+
+Three submissions (the solution, the blank stubs, the solution with the 1/sqrt(d_k) scale dropped) are
+graded three ways on the CI tag subset: ``lab3 grade --only``, the zip's ``run_autograder`` in a tree laid
+out like /autograder, and ``otter run`` on the same zip (the otter bridge).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging_helpers import CI_TAGS, PYTHON, REPO, gradescope_tree, run_autograder, zip_folder
+
+pytestmark = pytest.mark.slow
+
+NAMES = ("solution", "stubs", "buggy")
+OTTER_API = """
+import json, sys
+from otter.run import main
+res = main(sys.argv[1], autograder=sys.argv[2], output_dir=sys.argv[3], no_logo=True)
+cases = {}
+for tf in res.results.values():
+    for tcr in tf.test_case_results:
+        tc = tcr.test_case
+        cases[tc.name] = dict(passed=tcr.passed, points=tc.points, question=tf.name, message=tcr.message)
+json.dump(cases, open(sys.argv[4], "w"))
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_GRADE", "PYTHONPATH"))}
+    env.update({"LAB3_PYTHON": PYTHON, "LAB3_GRADE_ONLY": " ".join(CI_TAGS)})
+    return env
+
+
+def _rows(results: dict) -> dict[str, tuple]:
+    return {t["name"]: (t["score"], t["max_score"], t.get("status"), t["visibility"], tuple(t["tags"]))
+            for t in results["tests"]}
+
+
+@pytest.fixture(scope="module")
+def reference(submissions, tmp_path_factory) -> dict[str, dict]:
+    """``lab3 grade SUB --out D --only TAGS`` results.json per submission."""
+    out = {}
+    for name in NAMES:
+        dest = tmp_path_factory.mktemp(f"ref-{name}")
+        cmd = [PYTHON, "-m", "autograder.cli", "grade", str(submissions[name]), "--out", str(dest),
+               "--only", *CI_TAGS]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr
+        out[name] = json.loads((dest / "results.json").read_text())
+    assert out["solution"]["score"] > 0 and out["solution"]["score"] == sum(
+        t["max_score"] for t in out["solution"]["tests"])
+    assert out["stubs"]["score"] == 0
+    assert 0 < out["buggy"]["score"] < out["solution"]["score"]
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_run_autograder_equals_lab3_grade(name, autograder_zip, submissions, reference, tmp_path) -> None:
+    root = gradescope_tree(autograder_zip, tmp_path / "autograder", submissions[name])
+    res = run_autograder(root, only=CI_TAGS)
+    assert res.returncode == 0, res.stdout + res.stderr
+    got = json.loads((root / "results" / "results.json").read_text())
+    want = reference[name]
+    assert _rows(got) == _rows(want)
+    assert got["score"] == want["score"]
+    log = (root / "results" / "lab3" / "instructor" / "log.txt").read_text()
+    assert f"release: {root / 'source' / 'files' / 'lab3_autograder' / 'assignments' / 'lab3'}" in log
+
+
+def test_run_autograder_flat_upload(autograder_zip, submissions, reference, tmp_path) -> None:
+    """Gradescope uploads are often flat files: same result as the lab3/ layout."""
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in (submissions["buggy"] / "lab3").iterdir():
+        (flat / path.name).write_bytes(path.read_bytes())
+    root = gradescope_tree(autograder_zip, tmp_path / "autograder", flat)
+    assert run_autograder(root, only=CI_TAGS).returncode == 0
+    assert _rows(json.loads((root / "results" / "results.json").read_text())) == _rows(reference["buggy"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_otter_run_equals_lab3_grade(name, autograder_zip, submissions, reference, tmp_path) -> None:
+    sub_zip = zip_folder(submissions[name], tmp_path / f"{name}.zip")
+    out = tmp_path / "out"
+    out.mkdir()
+    cases_path = tmp_path / "cases.json"
+    cmd = [PYTHON, "-c", OTTER_API, str(sub_zip), str(autograder_zip), str(out), str(cases_path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), env=_env(), timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    cases = json.loads(cases_path.read_text())
+    want = reference[name]
+    per_question: dict[str, float] = {}
+    for t in want["tests"]:
+        case = cases[t["name"]]
+        assert case["points"] == t["max_score"], t["name"]
+        assert case["passed"] == (t["status"] == "passed"), (t["name"], case["message"])
+        if not case["passed"] and t["output"]:
+            assert t["output"].splitlines()[0][:80] in case["message"]  # the engine's message reaches otter
+        q = case["question"]
+        per_question[q] = per_question.get(q, 0) + (t["max_score"] if case["passed"] else 0)
+    # otter's own results.json (per question) adds up the same way
+    otter_results = json.loads((out / "results.json").read_text())
+    got_q = {t["name"]: t["score"] for t in otter_results["tests"] if "score" in t}
+    for q, score in per_question.items():
+        assert got_q[q] == pytest.approx(score)
+
+
+def test_otter_run_cli(autograder_zip, submissions, reference, tmp_path) -> None:
+    """The real command line: ``otter run -a autograder.zip -o OUT submission.zip``."""
+    sub_zip = zip_folder(submissions["buggy"], tmp_path / "buggy.zip")
+    out = tmp_path / "out"
+    out.mkdir()
+    otter = Path(sys.executable).with_name("otter")
+    res = subprocess.run([str(otter), "run", "-a", str(autograder_zip), "-o", str(out), str(sub_zip)],
+                         capture_output=True, text=True, cwd=str(tmp_path), env=_env(), timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    tests = json.loads((out / "results.json").read_text())["tests"]
+    got = {t["name"]: t["score"] for t in tests if "score" in t}
+    want = sum(t["score"] for t in reference["buggy"]["tests"] if "ex1" in t["tags"])
+    assert got["ex1"] == pytest.approx(want)
