@@ -29,6 +29,8 @@ REPO_ROOT = PACKAGE_PARENT
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class
+
     id: str
     name: str
     score: float
@@ -58,7 +60,8 @@ class GradeResult:
 
 def _hidden_paths(out: Path, graders: Path, manifest_path: Path) -> list[str]:
     """What the sandbox must not see (mounted over with empty tmpfs / /dev/null in its namespace)."""
-    paths = {str(graders), str(manifest_path), str(out.resolve())}
+    paths = {str(graders), str(manifest_path), str(out.resolve()), str(manifest_mod.GRADERS_DIR),
+             str(manifest_mod.MANIFEST_PATH)}
     for rel in ("source", "solutions", "tests", "autograder/dist", "examples", "runs", "data", ".git"):
         paths.add(str(REPO_ROOT / rel))
     for env in ("LAB3_DATA_DIR",):

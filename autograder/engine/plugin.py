@@ -171,7 +171,7 @@ class EngineSession:
 
         iso = isolation.detect()
         limits = Limits(**self.cfg.get("limits", {}))
-        limits.start_timeout_s *= self.scale
+        limits.start_timeout_s *= max(1.0, self.scale)
         limits.import_timeout_s *= self.scale
         self.sandbox = Sandbox(
             Path(self.cfg["staging"]), graded=self.graded, isolation=iso, limits=limits,

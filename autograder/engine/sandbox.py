@@ -146,6 +146,7 @@ class Sandbox:
             "gid": self.iso.gid,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
             "keep": runtime_paths(),
+            "label": str(self.log_dir),  # identifies this run's processes (ps / tests)
             "threads": lim.threads,
             "preload": ["numpy", "torch", "torch.nn", "torch.nn.functional"],
         }

@@ -40,5 +40,6 @@ def tensor_or_none(x: Any) -> Any:
 def pair(result: Any) -> tuple[Any, Any]:
     """Split a student's ``(a, b)`` return value; anything else raises a clear TypeError."""
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise TypeError(f"expected a tuple (out, weights), but got {type(result).__name__}")
+        n = f" of {len(result)} items" if isinstance(result, (tuple, list)) else ""
+        raise TypeError(f"expected a tuple (out, weights), but got a {type(result).__name__}{n}")
     return result[0], result[1]
