@@ -5,7 +5,8 @@ Layout of the zip (Gradescope unpacks it into ``/autograder/source``)::
     setup.sh  run_autograder             Gradescope's two scripts (run_autograder also serves otter grade)
     requirements.txt                     what grading needs besides torch (setup.sh installs the CPU build)
     requirements-otter.txt               otter's grading stack (installed only for otter grade's image)
-    lab3_setup.env                       only when LAB3_TORCH_INDEX_URL is set at build time
+    lab3_settings.env                    LAB3_* settings read by setup.sh and run_autograder (only when given:
+                                         LAB3_TORCH_INDEX_URL from the build's environment, or ``settings``)
     wheelhouse/*.whl                     only when LAB3_WHEELHOUSE is set at build time (offline images)
     otter_config.json  run_otter.py  environment.yml   what otter's runner and Dockerfile expect
     tests/ex1.py ex2.py ex3.py           otter test files: one test_case per hidden grader (look-ups)
@@ -49,8 +50,8 @@ def _tree(folder: Path, prefix: str) -> dict[str, bytes]:
     return files
 
 
-def autograder_files(root: Path) -> dict[str, bytes]:
-    """Every file of the zip, ``{zip path: bytes}``."""
+def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict[str, bytes]:
+    """Every file of the zip, ``{zip path: bytes}``; ``settings`` go to lab3_settings.env (LAB3_* keys)."""
     root = Path(root)
     release = root / "assignments"
     if not (release / "lab3" / "__init__.py").exists():
@@ -68,10 +69,15 @@ def autograder_files(root: Path) -> dict[str, bytes]:
     payload = f"files/{PAYLOAD_DIR}"
     files.update(_tree(root / "autograder", f"{payload}/autograder"))
     files.update(_tree(release, f"{payload}/assignments"))
-    env_lines = [f"{key}={os.environ[key]}" for key in ("LAB3_TORCH_INDEX_URL",) if os.environ.get(key)]
-    if env_lines:
-        text = "# written by lab3 build from its environment\n" + "\n".join(env_lines) + "\n"
-        files["lab3_setup.env"] = text.encode()
+    values = {key: os.environ[key] for key in ("LAB3_TORCH_INDEX_URL",) if os.environ.get(key)}
+    values.update(settings or {})
+    if values:
+        bad = [k for k, v in values.items() if not k.startswith("LAB3_") or "\n" in v or "=" in k]
+        if bad:
+            raise ValueError(f"settings must be LAB3_* keys with one-line values: {bad}")
+        text = "# Lab 3 autograder settings (written by lab3 build); the environment wins\n"
+        text += "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+        files["lab3_settings.env"] = text.encode()
     wheelhouse = os.environ.get("LAB3_WHEELHOUSE")
     if wheelhouse:
         for whl in sorted(Path(wheelhouse).glob("*.whl")):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -109,3 +111,24 @@ def test_results_json_always_written(tmp_path: Path, autograder_zip: Path, break
         assert "simulated engine crash" in trace
         assert "simulated" not in json.dumps(data)  # the trace goes to the instructor, not the student
         assert len(data["tests"]) == sum(1 for t in _manifest()["tests"] if not t["gpu"])
+
+
+@pytest.mark.slow
+def test_setup_sh_reuses_an_installed_venv(tmp_path: Path, autograder_zip: Path) -> None:
+    """setup.sh's install path on an image that already has torch 2.14.1 (pip --dry-run: nothing changes)."""
+    src = tmp_path / "source"
+    with zipfile.ZipFile(autograder_zip) as zf:
+        zf.extractall(src)
+    # settings in the zip's lab3_settings.env reach setup.sh (the environment would win)
+    (src / "lab3_settings.env").write_text("LAB3_SKIP_DATA=1\nLAB3_PIP_ARGS=--dry-run\nNOT_LAB3=ignored\n")
+    venv_bin = tmp_path / "home" / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (venv_bin / "python").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_"))}
+    env["LAB3_HOME"] = str(tmp_path / "home")
+    res = subprocess.run(["bash", str(src / "setup.sh")], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "reusing" in res.stdout and "torch already installed: 2.14.1" in res.stdout
+    assert "CIFAR-10 not fetched" in res.stdout and "otter-grader" not in res.stdout

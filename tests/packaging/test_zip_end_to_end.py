@@ -125,3 +125,15 @@ def test_otter_run_cli(autograder_zip, submissions, reference, tmp_path) -> None
     got = {t["name"]: t["score"] for t in tests if "score" in t}
     want = sum(t["score"] for t in reference["buggy"]["tests"] if "ex1" in t["tags"])
     assert got["ex1"] == pytest.approx(want)
+
+
+def test_settings_baked_into_the_zip(submissions, tmp_path) -> None:
+    """lab3_settings.env in the zip reaches run_autograder (here: a tag subset), without any environment."""
+    from autograder.packaging.gradescope import autograder_files, write_zip
+
+    files = autograder_files(REPO, settings={"LAB3_GRADE_ONLY": "causal_mask"})
+    zip_path = write_zip(files, tmp_path / "ag.zip")
+    root = gradescope_tree(zip_path, tmp_path / "autograder", submissions["solution"])
+    assert run_autograder(root).returncode == 0
+    tests = json.loads((root / "results" / "results.json").read_text())["tests"]
+    assert tests and all("causal_mask" in t["tags"] and t["status"] == "passed" for t in tests)

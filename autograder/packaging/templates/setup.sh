@@ -6,7 +6,7 @@
 # unprivileged sandbox user can run it) with the CPU build of torch and the grading requirements, then
 # fetches CIFAR-10 into $LAB3_HOME/data (readable by root only: the graders hold the test labels).
 #
-# Options: environment variables, or KEY=VALUE lines in lab3_setup.env next to this file (written by
+# Options: environment variables, or KEY=VALUE lines in lab3_settings.env next to this file (written by
 # `lab3 build` from the same variables; the environment wins):
 #   LAB3_TORCH_INDEX_URL  a pip index serving CPU builds of torch (recommended: the default index
 #                         gives the CUDA build on Linux, ~5 GB and slow to import)
@@ -19,11 +19,11 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { echo "[lab3 setup] $*"; }
 
-if [ -f "$HERE/lab3_setup.env" ]; then
+if [ -f "$HERE/lab3_settings.env" ]; then
   while IFS='=' read -r key value; do
-    case "$key" in ''|\#*) continue ;; esac
+    case "$key" in LAB3_*) ;; *) continue ;; esac
     if [ -z "${!key:-}" ]; then export "$key=$value"; fi
-  done <"$HERE/lab3_setup.env"
+  done <"$HERE/lab3_settings.env"
 fi
 
 LAB3_HOME="${LAB3_HOME:-/opt/lab3}"
@@ -44,6 +44,7 @@ py_ok() {  # a Python >= 3.10 with the venv module
 }
 
 # 1. Python and the virtual environment
+NEW_VENV=0
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
   log "reusing $VENV ($("$VENV/bin/python" --version))"
 else
@@ -63,6 +64,7 @@ else
   log "creating $VENV with $("$PY" --version)"
   mkdir -p "$LAB3_HOME"
   "$PY" -m venv "$VENV"
+  NEW_VENV=1
   if [ -z "$WHEELHOUSE" ]; then "$VENV/bin/python" -m pip install -q --upgrade pip "${EXTRA[@]}" || true; fi
 fi
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
@@ -103,10 +105,11 @@ else
   log "no payload yet (otter grade image build): CIFAR-10 will be fetched by run_autograder"
 fi
 
-# 5. hidden material: root only
+# 5. hidden material: root only; the interpreter: everyone (the sandbox user runs it)
 if [ "$(id -u)" = 0 ]; then
   chmod -R go-rwx "$HERE"
+  # a reused venv is left as it is (no copy-up of a whole image layer)
+  if [ "$NEW_VENV" = 1 ]; then chmod a+rx "$LAB3_HOME"; chmod -R a+rX "$VENV"; fi
   if [ -d "$LAB3_DATA_DIR" ]; then chmod 700 "$LAB3_DATA_DIR"; fi
-  chmod -R a+rX "$VENV"
 fi
 log "done"
