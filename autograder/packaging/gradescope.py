@@ -24,6 +24,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -103,7 +105,23 @@ def write_zip(files: dict[str, bytes], dest: Path) -> Path:
     return dest
 
 
-def build_autograder_zip(root: Path) -> Path:
-    """Write ``root/autograder/dist/autograder.zip`` (called by ``lab3 build``); return its path."""
+def manifest_problems(root: Path) -> str:
+    """Empty when ``autograder/manifest.json`` matches the graders (collected in a subprocess), else why."""
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    res = subprocess.run([sys.executable, "-m", "autograder.engine.manifest", "--check"], capture_output=True,
+                         text=True, cwd=str(root), env=env, timeout=600)
+    return "" if res.returncode == 0 else (res.stdout + res.stderr).strip()[-3000:]
+
+
+def build_autograder_zip(root: Path, *, check_manifest: bool = True) -> Path:
+    """Write ``root/autograder/dist/autograder.zip`` (called by ``lab3 build``); return its path.
+
+    Raises ``RuntimeError`` (and writes nothing) when the manifest is stale: the zip scores from it.
+    """
     root = Path(root)
+    if check_manifest:
+        problems = manifest_problems(root)
+        if problems:
+            raise RuntimeError("autograder/manifest.json does not match the graders; run "
+                               f"`python -m autograder.engine.manifest --write` first:\n{problems}")
     return write_zip(autograder_files(root), root / "autograder" / "dist" / "autograder.zip")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -132,3 +133,17 @@ def test_setup_sh_reuses_an_installed_venv(tmp_path: Path, autograder_zip: Path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "reusing" in res.stdout and "torch already installed: 2.14.1" in res.stdout
     assert "CIFAR-10 not fetched" in res.stdout and "otter-grader" not in res.stdout
+
+
+@pytest.mark.slow
+def test_build_refuses_a_stale_manifest(tmp_path: Path) -> None:
+    from autograder.packaging.gradescope import build_autograder_zip
+
+    skip = shutil.ignore_patterns("dist", "__pycache__")
+    shutil.copytree(REPO / "autograder", tmp_path / "autograder", ignore=skip)
+    manifest = json.loads((tmp_path / "autograder" / "manifest.json").read_text())
+    manifest["tests"][0]["points"] += 1
+    (tmp_path / "autograder" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RuntimeError, match="manifest.json does not match the graders"):
+        build_autograder_zip(tmp_path)
+    assert not (tmp_path / "autograder" / "dist").exists()
