@@ -41,7 +41,151 @@ print("quick mode:", QUICK)
 # %% [markdown]
 # ## Exercise 1 — Transformers and attention
 #
-# (Exercise 1 section: written by its owner.)
+# You implement six pieces of `lab3`; this part of the notebook uses them for experiments.
+#
+# | where | what | the reference it must equal |
+# |---|---|---|
+# | `lab3/attention.py` | `causal_mask`, `scaled_dot_product_attention`, `MultiHeadAttention.forward` | `F.scaled_dot_product_attention`, `nn.MultiheadAttention(batch_first=True)` with the same weights |
+# | `lab3/positional.py` | `SinusoidalPositionalEncoding` | the closed form of Vaswani et al. (2017), §3.5 |
+# | `lab3/transformer.py` | `TransformerEncoderLayer.forward` | `nn.TransformerEncoderLayer(batch_first=True)`, post- and pre-norm, ReLU and GELU |
+# | `lab3/vit.py` | `PatchEmbedding.forward` | cutting patches with `F.unfold` and one shared linear map |
+#
+# **Masks: `True` means blocked** (as in `nn.MultiheadAttention`); a float mask is added to the scores.
+# Careful: `F.scaled_dot_product_attention` uses the opposite convention (`True` = may attend).
+#
+# Everything else (the decoder layer, the encoder–decoder `Seq2SeqTransformer`, the `VisionTransformer`,
+# the LSTM baseline, the data and the plots) is given and calls *your* functions. Check your code with
+# `lab3 check` (or `pytest tests/test_ex1_public.py -q`) first. Every run logs to TensorBoard:
+# `tensorboard --logdir runs/ex1`.
+
+# %%
+import torch
+from IPython.display import display
+from torch import nn
+
+from lab3 import data as lab3_data
+from lab3 import ex1_experiments as ex1
+from lab3 import viz
+from lab3.attention import MultiHeadAttention, causal_mask
+from lab3.sequences import BOS, EOS, generate_seq2seq_batch, tokens_to_labels
+
+# %% [markdown]
+# ### 1.1 Your multi-head attention against PyTorch's
+#
+# Build an `nn.MultiheadAttention(E, H, batch_first=True)`, copy its weights into your
+# `MultiHeadAttention` with `load_torch_weights`, put both in eval mode, and compare outputs **and**
+# per-head weights in float64 on two calls: a cross-attention (`S != T`) with a `key_padding_mask`, and a
+# self-attention with a causal `attn_mask`. Print the relative error `max|a - b| / max|b|` of each
+# (`relative_error` below); expect about `1e-16`, and anything above `1e-10` is a bug.
+
+# %%
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+### BEGIN SOLUTION
+torch.manual_seed(0)
+E, H, B, T, S = 32, 4, 2, 5, 7
+reference = nn.MultiheadAttention(E, H, batch_first=True).double().eval()
+mine = MultiHeadAttention(E, H).double().eval()
+mine.load_torch_weights(reference)
+
+query = torch.randn(B, T, E, dtype=torch.float64)
+memory = torch.randn(B, S, E, dtype=torch.float64)
+padding = torch.zeros(B, S, dtype=torch.bool)
+padding[1, -2:] = True  # the last two keys of the second sequence are padding
+
+out, w = mine(query, memory, memory, key_padding_mask=padding, average_attn_weights=False)
+ref_out, ref_w = reference(query, memory, memory, key_padding_mask=padding, average_attn_weights=False)
+print(f"cross-attention: output {relative_error(out, ref_out):.1e}, weights {relative_error(w, ref_w):.1e}")
+
+out, w = mine(query, query, query, attn_mask=causal_mask(T))
+ref_out, ref_w = reference(query, query, query, attn_mask=causal_mask(T))
+print(f"causal self-attention: output {relative_error(out, ref_out):.1e}, weights {relative_error(w, ref_w):.1e}")
+### END SOLUTION
+
+# %% [markdown]
+# ### 1.2 Transformer vs LSTM on the reverse task, as sequences grow
+#
+# The task: read `x_1 … x_L` and write `x_L … x_1` (10 symbols; `lab3.sequences`). Both models see the
+# same stream of fresh batches and the same number of optimizer steps, and the LSTM encoder–decoder
+# (no attention: the whole input must pass through its final state) gets **as many parameters** as the
+# Transformer. The metric is **exact match**: the whole output sequence, EOS included, must be right
+# (greedy decoding on 256 held-out sequences).
+#
+# The claim to test: *Transformers win on longer sequences.* Quick mode trains for far fewer steps
+# (and skips length 64), so expect lower numbers there.
+
+# %%
+seq_cfg = ex1.Seq2SeqConfig(steps=300 if QUICK else 1500, eval_every=100 if QUICK else 250,
+                            eval_examples=128 if QUICK else 256)
+lengths = (8, 16, 32) if QUICK else (8, 16, 32, 64)
+sweep = ex1.length_sweep(lengths, base=seq_cfg, device=DEVICE, run_prefix="ex1/reverse", verbose=True)
+
+print(f"\n{'model':12s} {'length':>6s} {'params':>8s} {'exact':>7s} {'token':>7s} {'train s':>8s}")
+for r in sweep:
+    print(f"{r['model']:12s} {r['length']:6d} {r['params']:8d} {r['exact_match']:7.3f} "
+          f"{r['token_accuracy']:7.3f} {r['train_seconds']:8.1f}")
+display(viz.plot_length_sweep(sweep, title="reverse task: exact match vs length"))
+display(viz.plot_length_sweep(sweep, metric="token_accuracy", title="reverse task: token accuracy vs length"))
+
+# %% [markdown]
+# **Question.** Does the claim hold here? Look at both plots: where does the LSTM's exact match fall,
+# and is its *token* accuracy falling as fast? Why would a fixed-size state hurt more as `L` grows,
+# while attention can look up any source position directly? What does the Transformer pay instead
+# (think of the cost of attention in `L`)?
+#
+# *Your answer here.*
+
+# %% [markdown]
+# ### 1.3 What did the Transformer learn to attend to?
+#
+# Plot the cross-attention (decoder → encoder) of the **last decoder layer** of the trained length-16
+# Transformer for one new sequence, one panel per head, with the tokens as labels
+# (`viz.capture_attention`, `viz.plot_attention`, `tokens_to_labels`). For reversal, the answer's
+# `k`-th token should attend to source position `L + 1 - k`: an anti-diagonal.
+
+# %%
+transformer16 = next(r["module"] for r in sweep if r["model"] == "transformer" and r["length"] == 16)
+
+### BEGIN SOLUTION
+example = generate_seq2seq_batch("reverse", 1, 16, 16).to(DEVICE)
+maps = viz.capture_attention(transformer16, lambda: transformer16(example.src, example.tgt_in))
+last = f"decoder_layers.{len(transformer16.decoder_layers) - 1}.multihead_attn"
+fig = viz.plot_attention(maps[last][0], query_labels=tokens_to_labels(example.tgt_in[0]),
+                         key_labels=tokens_to_labels(example.src[0]), title=f"{last} (reverse, L = 16)")
+display(fig)
+prediction = transformer16.greedy_decode(example.src, 18, BOS, EOS)
+print("source    :", " ".join(tokens_to_labels(example.src[0])))
+print("prediction:", " ".join(tokens_to_labels(prediction[0])))
+### END SOLUTION
+
+# %% [markdown]
+# ### 1.4 A Vision Transformer on CIFAR-10
+#
+# `VisionTransformer` cuts a 32 × 32 image into 4 × 4 patches (your `PatchEmbedding`: 64 tokens),
+# prepends a class token, adds learned positions and runs pre-norm encoder layers (your
+# `TransformerEncoderLayer`). Here it trains on a stratified subset (5 000 images; 1 000 in quick mode)
+# with AdamW, a one-cycle schedule, label smoothing and crop + flip augmentation, and is tested on the
+# full 10 000-image test split (2 000 in quick mode).
+
+# %%
+vit_cfg = ex1.ViTConfig()
+if QUICK:
+    vit_cfg = ex1.ViTConfig(train_per_class=100, epochs=2, test_examples=2000)
+vit_run = ex1.train_vit(vit_cfg, device=DEVICE, run_name="ex1/vit", verbose=True)
+print(f"ViT: {vit_run['params']} parameters, test accuracy {vit_run['test_accuracy']:.3f} "
+      f"after {vit_run['train_seconds']:.0f} s of training")
+display(viz.plot_learning_curves({"ViT": vit_run["history"]},
+                                 metrics=("train_loss", "train_accuracy", "test_accuracy")))
+display(viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], lab3_data.CIFAR10_CLASSES))
+
+# %% [markdown]
+# **Question.** Compare with the small CNN of Exercise 3 trained on the same 5 000 images. Which
+# classes does the ViT confuse most, and why does a ViT need more data (or stronger augmentation)
+# than a CNN to reach the same accuracy? (Hint: what does a convolution assume that attention does not?)
+#
+# *Your answer here.*
 
 # %% [markdown]
 # ## Exercise 2 — Transfer learning
@@ -51,7 +195,162 @@ print("quick mode:", QUICK)
 # %% [markdown]
 # ## Exercise 3 — Advanced optimization and regularization
 #
-# (Exercise 3 section: written by its owner.)
+# You implement three functions; this part of the notebook uses them for experiments.
+#
+# | where | what | the rules (all in the docstrings) |
+# |---|---|---|
+# | `lab3/training.py` | `train_one_epoch` | forward + loss under `torch.autocast(device.type, dtype=..., enabled=amp)`, backward outside; a `GradScaler` exactly when AMP runs in float16; loss / `accumulation_steps`; a step every `k` micro-batches **and** one for the leftover; `scaler.unscale_` before `clip_grad_norm_`; `scheduler.step()` per optimizer step; `zero_grad(set_to_none=True)` after each step |
+# | `lab3/optim.py` | `build_optimizer` | SGD (momentum) / Adam / AdamW over two groups: decay on ≥ 2-D weights, none on biases and norm parameters; `ValueError` for other names |
+# | `lab3/optim.py` | `warmup_cosine` | linear warmup then half-cosine down to `min_lr_ratio` — the same numbers as `transformers`' cosine schedules |
+#
+# Mixed precision on the two devices (one code path — `enabled=` switches, no separate CUDA branch):
+#
+# | device | autocast dtype | GradScaler | why |
+# |---|---|---|---|
+# | CUDA | float16 | yes | float16 has 5 exponent bits: small gradients underflow to zero unless the loss is scaled up |
+# | CPU | bfloat16 | no | bfloat16 keeps float32's exponent range; nothing underflows |
+#
+# Check your code with `lab3 check` (or `pytest tests/test_ex3_public.py -q`) before running the
+# experiments. Every run below logs to TensorBoard: `tensorboard --logdir runs/ex3`.
+
+# %%
+from IPython.display import display
+
+from lab3 import ex3_experiments as ex3
+from lab3.models import SmallCNN
+from lab3.optim import build_optimizer, build_scheduler, steps_per_epoch, warmup_cosine
+
+CFG3 = ex3.Ex3Config.for_mode()
+OUT3 = utils.runs_dir("ex3")  # CSV tables and figures of this exercise
+print(utils.device_report())
+print(CFG3)
+DATA3 = ex3.load_data(CFG3)
+print(f"train {tuple(DATA3.x_train.shape)}, test {tuple(DATA3.x_test.shape)}")
+
+# %% [markdown]
+# ### 3.1 Warmup + cosine
+#
+# Build the optimizer and the schedule of a 10-epoch AdamW run yourself: AdamW with learning rate
+# `2e-3` and weight decay `0.05` (through `build_optimizer`), and a `build_scheduler` schedule with
+# 10 % of the optimizer steps as warmup. `total` counts **optimizer steps**, not micro-batches.
+
+# %%
+model3 = SmallCNN(width=CFG3.width)
+batches_per_epoch = len(DATA3.train_loader(CFG3.batch_size))
+total = 10 * steps_per_epoch(batches_per_epoch, accumulation_steps=1)
+### BEGIN SOLUTION
+optimizer3 = build_optimizer(model3, "adamw", lr=2e-3, weight_decay=0.05)
+scheduler3 = build_scheduler(optimizer3, warmup_steps=round(0.1 * total), total_steps=total)
+### END SOLUTION
+assert len(optimizer3.param_groups) == 2 and optimizer3.param_groups[1]["weight_decay"] == 0.0
+print([len(g["params"]) for g in optimizer3.param_groups], "parameters with / without weight decay")
+
+steps = range(total + 1)
+fig, ax = plt.subplots(figsize=(6, 3))
+for ratio in (0.0, 0.1):
+    ax.plot(steps, [2e-3 * warmup_cosine(s, warmup_steps=round(0.1 * total), total_steps=total,
+                                         min_lr_ratio=ratio) for s in steps], label=f"min_lr_ratio={ratio}")
+ax.set(xlabel="optimizer step", ylabel="learning rate", title="linear warmup, then cosine")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ### 3.2 Optimizers and schedules
+#
+# SGD with momentum, Adam and AdamW, each with a constant learning rate (dashed) and with warmup +
+# cosine (solid), same seed, same data order. Typical picture on the full settings: Adam/AdamW drop
+# the training loss fastest at first; the cosine decay gives every optimizer a late gain in test
+# accuracy; SGD needs a larger learning rate and profits most from the schedule.
+
+# %%
+opt_rows, opt_hist = ex3.optimizer_comparison(DATA3, CFG3, DEVICE)
+print(ex3.format_table(opt_rows))
+ex3.save_csv(opt_rows, OUT3 / "optimizers.csv")
+display(ex3.plot_histories(opt_hist, ("train_loss", "val_accuracy"), title="optimizer x schedule",
+                           path=OUT3 / "optimizers.png"))
+
+# %% [markdown]
+# ### 3.3 Regularization: the train/test gap
+#
+# The same small CNN with no regularizer, with dropout before the head, with batch norm, with layer
+# norm, and trained on augmented images (padded random crop + flip). Train accuracy is measured on the
+# un-augmented training images in eval mode, so the gap compares like with like.
+
+# %%
+reg_rows, reg_hist = ex3.regularization_ablation(DATA3, CFG3, DEVICE)
+print(ex3.format_table(reg_rows))
+ex3.save_csv(reg_rows, OUT3 / "regularization.csv")
+display(ex3.plot_gap(reg_rows, path=OUT3 / "regularization_gap.png"))
+display(ex3.plot_histories(reg_hist, ("train_accuracy", "val_accuracy"), title="regularization",
+                           path=OUT3 / "regularization_curves.png"))
+
+# %% [markdown]
+# From `reg_rows`, compute `gaps` — a dict from variant name to train accuracy minus test accuracy —
+# and `smallest_gap`, the variant with the smallest gap.
+
+# %%
+### BEGIN SOLUTION
+gaps = {r["variant"]: r["train_acc"] - r["test_acc"] for r in reg_rows}
+smallest_gap = min(gaps, key=gaps.get)
+### END SOLUTION
+print({k: round(v, 3) for k, v in gaps.items()}, "-> smallest gap:", smallest_gap)
+
+# %% [markdown]
+# ### 3.4 Mixed precision on vs off
+#
+# On CUDA: the small CNN in float16 autocast with a `GradScaler` against float32 — time per epoch and
+# accuracy. On CPU the same loop runs bfloat16 autocast on a tiny model: CPUs without native bfloat16
+# (AVX512-BF16 / AMX; see `native_bf16` below) emulate it, and it is then often *slower* than float32.
+# The point on CPU is that one code path serves both devices, not speed.
+
+# %%
+amp_rows = ex3.amp_comparison(DATA3, CFG3, DEVICE)
+print(ex3.format_table(amp_rows))
+ex3.save_csv(amp_rows, OUT3 / "amp.csv")
+
+# %% [markdown]
+# ### 3.5 Gradient accumulation matches a large batch
+#
+# `k` micro-batches of `b` with `accumulation_steps=k` against batches of `k·b`, same samples in the
+# same order, a layer-norm CNN (batch norm would see different batch statistics), float32. After one
+# step the weights agree to float32 rounding; the learning curves lie on top of each other.
+
+# %%
+acc_rows, acc_hist = ex3.accumulation_vs_large_batch(DATA3, CFG3, DEVICE)
+print(ex3.format_table(acc_rows))
+ex3.save_csv(acc_rows, OUT3 / "accumulation.csv")
+display(ex3.plot_histories(acc_hist, ("train_loss", "val_accuracy"), title="accumulation vs large batch",
+                           path=OUT3 / "accumulation.png"))
+
+# %% [markdown]
+# ### 3.6 Gradient checkpointing, and a batch size that fits
+#
+# Checkpointing stores only each block's input and recomputes its activations during backward: less
+# memory, more compute. `find_batch_size` shows the other lever on a GPU: the largest micro-batch that
+# fits, with the accumulation steps that keep the effective batch.
+
+# %%
+ckpt_rows = ex3.checkpointing_comparison(CFG3, DEVICE)
+print(ex3.format_table(ckpt_rows))
+ex3.save_csv(ckpt_rows, OUT3 / "checkpointing.csv")
+
+if DEVICE.type == "cuda":
+    from lab3.training import find_batch_size
+
+    probe_model = SmallCNN(width=CFG3.width).to(DEVICE)
+    micro, k = find_batch_size(
+        probe_model, lambda b: (torch.randn(b, 3, 32, 32), torch.randint(0, 10, (b,))), 1024, amp=True
+    )
+    print(f"effective batch 1024 = micro-batch {micro} x {k} accumulation steps")
+else:
+    print("find_batch_size backs off on CUDA out-of-memory errors; on CPU there is nothing to probe.")
+
+# %% [markdown]
+# **Questions.** (1) Which optimizer profited most from warmup + cosine, and why might that be?
+# (2) Which regularizer closed the train/test gap most, and did it also give the best test accuracy?
+# (3) Why does the accumulation experiment use layer norm rather than batch norm?
+# (4) Why does float16 need a `GradScaler` while bfloat16 does not, and why must `unscale_` come
+# before gradient clipping?
 
 # %% [markdown]
 # ## Wrap-up
