@@ -195,7 +195,162 @@ display(viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], la
 # %% [markdown]
 # ## Exercise 3 — Advanced optimization and regularization
 #
-# (Exercise 3 section: written by its owner.)
+# You implement three functions; this part of the notebook uses them for experiments.
+#
+# | where | what | the rules (all in the docstrings) |
+# |---|---|---|
+# | `lab3/training.py` | `train_one_epoch` | forward + loss under `torch.autocast(device.type, dtype=..., enabled=amp)`, backward outside; a `GradScaler` exactly when AMP runs in float16; loss / `accumulation_steps`; a step every `k` micro-batches **and** one for the leftover; `scaler.unscale_` before `clip_grad_norm_`; `scheduler.step()` per optimizer step; `zero_grad(set_to_none=True)` after each step |
+# | `lab3/optim.py` | `build_optimizer` | SGD (momentum) / Adam / AdamW over two groups: decay on ≥ 2-D weights, none on biases and norm parameters; `ValueError` for other names |
+# | `lab3/optim.py` | `warmup_cosine` | linear warmup then half-cosine down to `min_lr_ratio` — the same numbers as `transformers`' cosine schedules |
+#
+# Mixed precision on the two devices (one code path — `enabled=` switches, no separate CUDA branch):
+#
+# | device | autocast dtype | GradScaler | why |
+# |---|---|---|---|
+# | CUDA | float16 | yes | float16 has 5 exponent bits: small gradients underflow to zero unless the loss is scaled up |
+# | CPU | bfloat16 | no | bfloat16 keeps float32's exponent range; nothing underflows |
+#
+# Check your code with `lab3 check` (or `pytest tests/test_ex3_public.py -q`) before running the
+# experiments. Every run below logs to TensorBoard: `tensorboard --logdir runs/ex3`.
+
+# %%
+from IPython.display import display
+
+from lab3 import ex3_experiments as ex3
+from lab3.models import SmallCNN
+from lab3.optim import build_optimizer, build_scheduler, steps_per_epoch, warmup_cosine
+
+CFG3 = ex3.Ex3Config.for_mode()
+OUT3 = utils.runs_dir("ex3")  # CSV tables and figures of this exercise
+print(utils.device_report())
+print(CFG3)
+DATA3 = ex3.load_data(CFG3)
+print(f"train {tuple(DATA3.x_train.shape)}, test {tuple(DATA3.x_test.shape)}")
+
+# %% [markdown]
+# ### 3.1 Warmup + cosine
+#
+# Build the optimizer and the schedule of a 10-epoch AdamW run yourself: AdamW with learning rate
+# `2e-3` and weight decay `0.05` (through `build_optimizer`), and a `build_scheduler` schedule with
+# 10 % of the optimizer steps as warmup. `total` counts **optimizer steps**, not micro-batches.
+
+# %%
+model3 = SmallCNN(width=CFG3.width)
+batches_per_epoch = len(DATA3.train_loader(CFG3.batch_size))
+total = 10 * steps_per_epoch(batches_per_epoch, accumulation_steps=1)
+### BEGIN SOLUTION
+optimizer3 = build_optimizer(model3, "adamw", lr=2e-3, weight_decay=0.05)
+scheduler3 = build_scheduler(optimizer3, warmup_steps=round(0.1 * total), total_steps=total)
+### END SOLUTION
+assert len(optimizer3.param_groups) == 2 and optimizer3.param_groups[1]["weight_decay"] == 0.0
+print([len(g["params"]) for g in optimizer3.param_groups], "parameters with / without weight decay")
+
+steps = range(total + 1)
+fig, ax = plt.subplots(figsize=(6, 3))
+for ratio in (0.0, 0.1):
+    ax.plot(steps, [2e-3 * warmup_cosine(s, warmup_steps=round(0.1 * total), total_steps=total,
+                                         min_lr_ratio=ratio) for s in steps], label=f"min_lr_ratio={ratio}")
+ax.set(xlabel="optimizer step", ylabel="learning rate", title="linear warmup, then cosine")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ### 3.2 Optimizers and schedules
+#
+# SGD with momentum, Adam and AdamW, each with a constant learning rate (dashed) and with warmup +
+# cosine (solid), same seed, same data order. Typical picture on the full settings: Adam/AdamW drop
+# the training loss fastest at first; the cosine decay gives every optimizer a late gain in test
+# accuracy; SGD needs a larger learning rate and profits most from the schedule.
+
+# %%
+opt_rows, opt_hist = ex3.optimizer_comparison(DATA3, CFG3, DEVICE)
+print(ex3.format_table(opt_rows))
+ex3.save_csv(opt_rows, OUT3 / "optimizers.csv")
+display(ex3.plot_histories(opt_hist, ("train_loss", "val_accuracy"), title="optimizer x schedule",
+                           path=OUT3 / "optimizers.png"))
+
+# %% [markdown]
+# ### 3.3 Regularization: the train/test gap
+#
+# The same small CNN with no regularizer, with dropout before the head, with batch norm, with layer
+# norm, and trained on augmented images (padded random crop + flip). Train accuracy is measured on the
+# un-augmented training images in eval mode, so the gap compares like with like.
+
+# %%
+reg_rows, reg_hist = ex3.regularization_ablation(DATA3, CFG3, DEVICE)
+print(ex3.format_table(reg_rows))
+ex3.save_csv(reg_rows, OUT3 / "regularization.csv")
+display(ex3.plot_gap(reg_rows, path=OUT3 / "regularization_gap.png"))
+display(ex3.plot_histories(reg_hist, ("train_accuracy", "val_accuracy"), title="regularization",
+                           path=OUT3 / "regularization_curves.png"))
+
+# %% [markdown]
+# From `reg_rows`, compute `gaps` — a dict from variant name to train accuracy minus test accuracy —
+# and `smallest_gap`, the variant with the smallest gap.
+
+# %%
+### BEGIN SOLUTION
+gaps = {r["variant"]: r["train_acc"] - r["test_acc"] for r in reg_rows}
+smallest_gap = min(gaps, key=gaps.get)
+### END SOLUTION
+print({k: round(v, 3) for k, v in gaps.items()}, "-> smallest gap:", smallest_gap)
+
+# %% [markdown]
+# ### 3.4 Mixed precision on vs off
+#
+# On CUDA: the small CNN in float16 autocast with a `GradScaler` against float32 — time per epoch and
+# accuracy. On CPU the same loop runs bfloat16 autocast on a tiny model: CPUs without native bfloat16
+# (AVX512-BF16 / AMX; see `native_bf16` below) emulate it, and it is then often *slower* than float32.
+# The point on CPU is that one code path serves both devices, not speed.
+
+# %%
+amp_rows = ex3.amp_comparison(DATA3, CFG3, DEVICE)
+print(ex3.format_table(amp_rows))
+ex3.save_csv(amp_rows, OUT3 / "amp.csv")
+
+# %% [markdown]
+# ### 3.5 Gradient accumulation matches a large batch
+#
+# `k` micro-batches of `b` with `accumulation_steps=k` against batches of `k·b`, same samples in the
+# same order, a layer-norm CNN (batch norm would see different batch statistics), float32. After one
+# step the weights agree to float32 rounding; the learning curves lie on top of each other.
+
+# %%
+acc_rows, acc_hist = ex3.accumulation_vs_large_batch(DATA3, CFG3, DEVICE)
+print(ex3.format_table(acc_rows))
+ex3.save_csv(acc_rows, OUT3 / "accumulation.csv")
+display(ex3.plot_histories(acc_hist, ("train_loss", "val_accuracy"), title="accumulation vs large batch",
+                           path=OUT3 / "accumulation.png"))
+
+# %% [markdown]
+# ### 3.6 Gradient checkpointing, and a batch size that fits
+#
+# Checkpointing stores only each block's input and recomputes its activations during backward: less
+# memory, more compute. `find_batch_size` shows the other lever on a GPU: the largest micro-batch that
+# fits, with the accumulation steps that keep the effective batch.
+
+# %%
+ckpt_rows = ex3.checkpointing_comparison(CFG3, DEVICE)
+print(ex3.format_table(ckpt_rows))
+ex3.save_csv(ckpt_rows, OUT3 / "checkpointing.csv")
+
+if DEVICE.type == "cuda":
+    from lab3.training import find_batch_size
+
+    probe_model = SmallCNN(width=CFG3.width).to(DEVICE)
+    micro, k = find_batch_size(
+        probe_model, lambda b: (torch.randn(b, 3, 32, 32), torch.randint(0, 10, (b,))), 1024, amp=True
+    )
+    print(f"effective batch 1024 = micro-batch {micro} x {k} accumulation steps")
+else:
+    print("find_batch_size backs off on CUDA out-of-memory errors; on CPU there is nothing to probe.")
+
+# %% [markdown]
+# **Questions.** (1) Which optimizer profited most from warmup + cosine, and why might that be?
+# (2) Which regularizer closed the train/test gap most, and did it also give the best test accuracy?
+# (3) Why does the accumulation experiment use layer norm rather than batch norm?
+# (4) Why does float16 need a `GradScaler` while bfloat16 does not, and why must `unscale_` come
+# before gradient clipping?
 
 # %% [markdown]
 # ## Wrap-up
