@@ -251,7 +251,7 @@ def length_sweep(
     """Train each model kind at each length (fixed-length sequences) with the same step budget.
 
     The LSTM gets as many parameters as the Transformer (within 1 %). Returns one row per run:
-    ``model, length, params, exact_match, token_accuracy, steps, train_seconds, history``.
+    ``model`` (kind), ``length``, ``module`` (the trained model) and what :func:`train_seq2seq` returns.
     """
     base = base or Seq2SeqConfig()
     rows = []
@@ -261,7 +261,7 @@ def length_sweep(
             model = build_transformer(cfg) if kind == "transformer" else build_lstm(cfg)
             name = f"{run_prefix}/{kind}_len{length}" if run_prefix else None
             result = train_seq2seq(model, cfg, device=device, run_name=name)
-            rows.append({"model": kind, "length": length, **result})
+            rows.append({"model": kind, "length": length, "module": model, **result})
             if verbose:
                 print(
                     f"{kind:12s} len {length:3d}  params {result['params']:7d}  "
