@@ -10,8 +10,14 @@ from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout,
 from autograder.engine.grade import GradeResult, TestResult, grade_submission
 
 __all__ = [
-    "GradeResult", "TestResult", "grade_submission", "grade_batch",
-    "StudentError", "StudentTimeout", "StudentCrash", "SubmissionError",
+    "GradeResult",
+    "TestResult",
+    "grade_submission",
+    "grade_batch",
+    "StudentError",
+    "StudentTimeout",
+    "StudentCrash",
+    "SubmissionError",
 ]
 
 

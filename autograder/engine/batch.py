@@ -65,9 +65,18 @@ def _failed_result(sid: str, out: Path, exc: BaseException, manifest: dict[str, 
     from autograder.reports import write_feedback, write_results
 
     man = manifest or manifest_mod.load()
-    tests = score(man, [], gpu=False, only_tags=None, missing_note="not graded: the grader failed on this submission")
-    res = GradeResult(submission=sid, score=0, max_score=sum(t.max_score for t in tests), tests=tests,
-                      execution_time=0.0, out=str(out), notes=["grading failed; the course staff has been notified"])
+    tests = score(
+        man, [], gpu=False, only_tags=None, missing_note="not graded: the grader failed on this submission"
+    )
+    res = GradeResult(
+        submission=sid,
+        score=0,
+        max_score=sum(t.max_score for t in tests),
+        tests=tests,
+        execution_time=0.0,
+        out=str(out),
+        notes=["grading failed; the course staff has been notified"],
+    )
     out.mkdir(parents=True, exist_ok=True)
     write_results(res, out)
     write_feedback(res, out)
@@ -105,14 +114,22 @@ def grade_batch(
         if not force and (out / sid / "results.json").exists() and done.exists():
             prev = load_result(done)
             if prev is not None:
+                prev.submission = sid
                 results[sid] = prev
                 continue
         todo.append((sid, path))
 
     def one(sid: str, path: Path) -> GradeResult:
         try:
-            return grade_submission(path, out / sid, only_tags=only_tags, release=release,
-                                    timeout_scale=timeout_scale, threads=threads, **kwargs)
+            return grade_submission(
+                path,
+                out / sid,
+                only_tags=only_tags,
+                release=release,
+                timeout_scale=timeout_scale,
+                threads=threads,
+                **kwargs,
+            )
         except Exception as exc:  # noqa: BLE001 - one submission's failure never touches another
             return _failed_result(sid, out / sid, exc, None)
 

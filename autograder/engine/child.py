@@ -26,7 +26,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def _mount(src: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     res = _libc.mount(
-        src.encode(), target.encode(), fstype.encode() if fstype else None, ctypes.c_ulong(flags),
+        src.encode(),
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
         data.encode() if data else None,
     )
     if res != 0:
@@ -35,7 +38,7 @@ def _mount(src: str, target: str, fstype: str | None, flags: int, data: str | No
 
 
 def hide_path(path: str, keep: list[str]) -> None:
-    """Mount an empty tmpfs over ``path`` (or /dev/null over a file), re-exposing the ``keep`` paths under it."""
+    """Mount an empty tmpfs over ``path`` (/dev/null over a file), re-exposing the ``keep`` paths below it."""
     if not os.path.isdir(path):
         if os.path.exists(path):
             _mount("/dev/null", path, None, MS_BIND)
@@ -191,7 +194,12 @@ def serve(cfg: dict, notes: list[str]) -> None:
     from autograder.engine import wire
 
     student = _Student(release, cfg.get("graded", []))
-    info = {"pid": os.getpid(), "uid": os.getuid(), "notes": notes, "preload_s": time.monotonic() - preload_t0}
+    info = {
+        "pid": os.getpid(),
+        "uid": os.getuid(),
+        "notes": notes,
+        "preload_s": time.monotonic() - preload_t0,
+    }
     wire.write_frame(resp, wire.encode("ready", info))
     import importlib
 
@@ -219,14 +227,29 @@ def serve(cfg: dict, notes: list[str]) -> None:
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything
             try:
                 if isinstance(exc, wire.WireError):
-                    info = {"exc_type": "BadResult", "message": str(exc), "not_implemented": False,
-                            "file": "", "function": "", "frames": []}
+                    info = {
+                        "exc_type": "BadResult",
+                        "message": str(exc),
+                        "not_implemented": False,
+                        "file": "",
+                        "function": "",
+                        "frames": [],
+                    }
                 else:
                     info = describe(exc, student)
                 chunks = wire.encode("error", info)
             except BaseException as exc2:  # noqa: BLE001
-                chunks = wire.encode("error", {"exc_type": "Exception", "message": f"<error: {type(exc2).__name__}>",
-                                               "not_implemented": False, "file": "", "function": "", "frames": []})
+                chunks = wire.encode(
+                    "error",
+                    {
+                        "exc_type": "Exception",
+                        "message": f"<error: {type(exc2).__name__}>",
+                        "not_implemented": False,
+                        "file": "",
+                        "function": "",
+                        "frames": [],
+                    },
+                )
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -14,18 +14,38 @@ from pathlib import Path
 
 
 def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("submission", nargs="?", type=Path, metavar="SUBMISSION",
-                        help="one submission: a folder or a .zip (graded modules flat or inside lab3/)")
-    parser.add_argument("--batch", type=Path, metavar="DIR",
-                        help="grade every folder/.zip in DIR (one submission each)")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="output folder (results.json, feedback.md; per submission in batch mode)")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once (batch)")
-    parser.add_argument("--only", nargs="+", metavar="TAG", help="grade only the tests carrying one of these tags")
+    parser.add_argument(
+        "submission",
+        nargs="?",
+        type=Path,
+        metavar="SUBMISSION",
+        help="one submission: a folder or a .zip (graded modules flat or inside lab3/)",
+    )
+    parser.add_argument(
+        "--batch", type=Path, metavar="DIR", help="grade every folder/.zip in DIR (one submission each)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="output folder (results.json, feedback.md; per submission in batch mode)",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once (batch)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="TAG", help="grade only the tests carrying one of these tags"
+    )
     parser.add_argument("--shard", metavar="i/n", help="batch: grade only shard i of n (1-based), e.g. 2/4")
     parser.add_argument("--force", action="store_true", help="batch: grade again even if results exist")
-    parser.add_argument("--timeout-scale", type=float, default=1.0, metavar="F",
-                        help="multiply every deadline by F (slow machines)")
+    parser.add_argument(
+        "--timeout-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every deadline by F (slow machines)",
+    )
     parser.add_argument("--release", type=Path, default=None, help=argparse.SUPPRESS)
 
 
@@ -59,8 +79,16 @@ def run_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ValueError as exc:
             return _usage(str(exc))
-        results = grade_batch(batch, args.out, jobs=args.jobs, only_tags=only or None, shard=shard,
-                              force=args.force, timeout_scale=args.timeout_scale, release=args.release)
+        results = grade_batch(
+            batch,
+            args.out,
+            jobs=args.jobs,
+            only_tags=only or None,
+            shard=shard,
+            force=args.force,
+            timeout_scale=args.timeout_scale,
+            release=args.release,
+        )
         width = max([len(r.submission) for r in results] + [10])
         for r in results:
             print(f"{r.submission:<{width}}  {r.score:>6g} / {r.max_score:g}")
@@ -73,8 +101,9 @@ def run_grade(args: argparse.Namespace) -> int:
     from autograder.engine.grade import grade_submission
     from autograder.reports import table
 
-    result = grade_submission(submission, args.out, only_tags=only or None, release=args.release,
-                              timeout_scale=args.timeout_scale)
+    result = grade_submission(
+        submission, args.out, only_tags=only or None, release=args.release, timeout_scale=args.timeout_scale
+    )
     print(table(result))
     for note in result.notes:
         print(f"note: {note}")

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.engine import isolation, manifest as manifest_mod
+from autograder.engine import isolation
+from autograder.engine import manifest as manifest_mod
 from autograder.engine.errors import SubmissionError
 from autograder.engine.staging import GRADED_MODULES, default_release, stage
 
@@ -60,21 +61,34 @@ class GradeResult:
 
 def _hidden_paths(out: Path, graders: Path, manifest_path: Path) -> list[str]:
     """What the sandbox must not see (mounted over with empty tmpfs / /dev/null in its namespace)."""
-    paths = {str(graders), str(manifest_path), str(out.resolve()), str(manifest_mod.GRADERS_DIR),
-             str(manifest_mod.MANIFEST_PATH)}
+    from autograder.engine import manifest as manifest_mod
+
+    paths = {
+        str(graders),
+        str(manifest_path),
+        str(out.resolve()),
+        str(manifest_mod.GRADERS_DIR),
+        str(manifest_mod.MANIFEST_PATH),
+    }
     for rel in ("source", "solutions", "tests", "autograder/dist", "examples", "runs", "data", ".git"):
         paths.add(str(REPO_ROOT / rel))
-    for env in ("LAB3_DATA_DIR",):
+    for env in ("LAB3_DATA_DIR", "LAB3_SST2_DIR"):  # data with test labels: graders send what probes need
         if os.environ.get(env):
             paths.add(os.environ[env])
+    paths.add(str(REPO_ROOT.parent / "shared" / "data"))  # the default SST-2 location (../shared/data/sst2)
     paths.add(str(Path.home()))
     paths.add("/root")
-    paths.add("/work/shared")
     return sorted(p for p in paths if os.path.exists(p))
 
 
-def score(manifest: dict[str, Any], records: list[dict[str, Any]], *, gpu: bool, only_tags: list[str] | None,
-          missing_note: str = "no result recorded (the grading session ended early)") -> list[TestResult]:
+def score(
+    manifest: dict[str, Any],
+    records: list[dict[str, Any]],
+    *,
+    gpu: bool,
+    only_tags: list[str] | None,
+    missing_note: str = "no result recorded (the grading session ended early)",
+) -> list[TestResult]:
     """Scores straight from the manifest: a test with no record scores 0."""
     by_id: dict[str, dict[str, Any]] = {}
     for rec in records:
@@ -87,21 +101,42 @@ def score(manifest: dict[str, Any], records: list[dict[str, Any]], *, gpu: bool,
             continue
         rec = by_id.get(t["id"])
         if t["gpu"] and not gpu:
-            tests.append(TestResult(t["id"], t["name"], 0, 0, "skipped", "skipped: needs a CUDA GPU; none on the"
-                                    " grading machine (not counted)", t["visibility"], t["tags"]))
+            tests.append(
+                TestResult(
+                    t["id"],
+                    t["name"],
+                    0,
+                    0,
+                    "skipped",
+                    "skipped: needs a CUDA GPU; none on the grading machine (not counted)",
+                    t["visibility"],
+                    t["tags"],
+                )
+            )
             continue
         points = float(t["points"])
         if rec is None:
-            tests.append(TestResult(t["id"], t["name"], 0, points, "failed", missing_note, t["visibility"], t["tags"]))
+            tests.append(
+                TestResult(t["id"], t["name"], 0, points, "failed", missing_note, t["visibility"], t["tags"])
+            )
             continue
         passed = rec.get("outcome") == "passed"
         msg = str(rec.get("message") or "")
         if rec.get("outcome") == "skipped" and not msg.startswith("skipped"):
             msg = f"skipped: {msg}"
-        tests.append(TestResult(
-            t["id"], t["name"], points if passed else 0.0, points, "passed" if passed else "failed", msg,
-            t["visibility"], t["tags"], float(rec.get("duration") or 0.0),
-        ))
+        tests.append(
+            TestResult(
+                t["id"],
+                t["name"],
+                points if passed else 0.0,
+                points,
+                "passed" if passed else "failed",
+                msg,
+                t["visibility"],
+                t["tags"],
+                float(rec.get("duration") or 0.0),
+            )
+        )
     return tests
 
 
@@ -136,6 +171,8 @@ def grade_submission(
     quiet: bool = True,
 ) -> GradeResult:
     """Grade one submission (folder or zip) into ``out`` (results.json, feedback.md, instructor/)."""
+    from autograder.engine import manifest as manifest_mod
+
     t0 = time.monotonic()
     submission, out = Path(submission), Path(out)
     graders = Path(graders) if graders else manifest_mod.GRADERS_DIR
@@ -176,8 +213,11 @@ def grade_submission(
             if staged.missing and len(staged.missing) < len(GRADED_MODULES):
                 notes.append("not found in the submission: " + ", ".join(f"{m}.py" for m in staged.missing))
             elif len(staged.missing) == len(GRADED_MODULES):
-                notes.append("none of the graded modules (" + ", ".join(f"{m}.py" for m in GRADED_MODULES)
-                             + ") was found in the submission")
+                notes.append(
+                    "none of the graded modules ("
+                    + ", ".join(f"{m}.py" for m in GRADED_MODULES)
+                    + ") was found in the submission"
+                )
             log_lines.append(f"found: {staged.found}")
             cpus = os.cpu_count() or 1
             cfg = {
@@ -206,8 +246,13 @@ def grade_submission(
 
     header = next((r for r in records if r.get("type") == "header"), {})
     gpu = bool(header.get("gpu", False))
-    tests = score(man, records, gpu=gpu, only_tags=only_tags,
-                  **({"missing_note": "not graded: the submission could not be read"} if staged is None else {}))
+    tests = score(
+        man,
+        records,
+        gpu=gpu,
+        only_tags=only_tags,
+        **({"missing_note": "not graded: the submission could not be read"} if staged is None else {}),
+    )
     result = GradeResult(
         submission=submission.name,
         score=sum(t.score for t in tests),
@@ -232,12 +277,18 @@ def grade_submission(
 
 def _run_session(cfg_path: Path, instr: Path, budget: float) -> int | str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_ENGINE"))}
-    env["PYTHONPATH"] = str(PACKAGE_PARENT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(PACKAGE_PARENT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     with open(instr / "session.out.txt", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "autograder.engine.session", str(cfg_path)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(instr), env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(instr),
+            env=env,
             start_new_session=True,
         )
         try:

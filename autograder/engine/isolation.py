@@ -55,9 +55,20 @@ def _ensure_user() -> tuple[int, int] | None:
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     if os.path.exists(useradd):
         subprocess.run(
-            [useradd, "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-             "--user-group", SANDBOX_USER],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+            [
+                useradd,
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--user-group",
+                SANDBOX_USER,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
         )
         try:
             pw = pwd.getpwnam(SANDBOX_USER)
@@ -77,8 +88,21 @@ def _namespaces_work() -> bool:
         return False
     try:
         res = subprocess.run(
-            [unshare, "--net", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private", "true"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10, check=False,
+            [
+                unshare,
+                "--net",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount",
+                "--propagation",
+                "private",
+                "true",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
         )
         return res.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -140,11 +164,16 @@ def detect() -> Isolation:
         iso.off.append("separate user (useradd failed and no 'nobody')")
     iso.namespaces = _namespaces_work()
     if not iso.namespaces:
-        iso.off.append("network/PID/mount namespaces (unshare failed): network reachable, grader files only protected by permissions")
+        iso.off.append(
+            "network/PID/mount namespaces (unshare failed): network reachable, "
+            "grader files only protected by permissions"
+        )
     if not iso.namespaces and iso.uid is not None and not _world_traversable(sys.base_prefix):
         iso.uid = iso.gid = None
-        iso.off.append(f"separate user (Python at {sys.base_prefix} is not readable by other users and no mount"
-                       " namespace is available to expose it)")
+        iso.off.append(
+            f"separate user (Python at {sys.base_prefix} is not readable by other users and no mount"
+            " namespace is available to expose it)"
+        )
     iso.cgroup = _cgroup_version()
     if not iso.cgroup:
         iso.off.append("cgroup limits (rlimits only)")
@@ -187,7 +216,9 @@ class CGroup:
         try:
             if self.version == "v2":
                 text = (self.dirs[0] / "memory.events").read_text()
-                return any(line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in text.splitlines())
+                return any(
+                    line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in text.splitlines()
+                )
             return int((self.dirs[0] / "memory.failcnt").read_text().strip() or 0) > 0
         except (OSError, ValueError, IndexError):
             return False

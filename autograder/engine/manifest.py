@@ -26,8 +26,25 @@ ENGINE_DIR = Path(__file__).resolve().parent
 GRADERS_DIR = ENGINE_DIR.parent / "graders"
 MANIFEST_PATH = ENGINE_DIR.parent / "manifest.json"
 ALLOWED_TAGS = {
-    "ex1", "ex2", "ex3", "causal_mask", "sdpa", "mha", "pe", "encoder_layer", "patch_embed", "vit", "seq2seq",
-    "replace_head", "freeze", "param_groups", "train_loop", "amp", "accumulation", "optimizer", "schedule",
+    "ex1",
+    "ex2",
+    "ex3",
+    "causal_mask",
+    "sdpa",
+    "mha",
+    "pe",
+    "encoder_layer",
+    "patch_embed",
+    "vit",
+    "seq2seq",
+    "replace_head",
+    "freeze",
+    "param_groups",
+    "train_loop",
+    "amp",
+    "accumulation",
+    "optimizer",
+    "schedule",
 }
 
 
@@ -64,7 +81,10 @@ def collect(graders: Path = GRADERS_DIR) -> dict[str, Any]:
     env["PYTHONPATH"] = str(ENGINE_DIR.parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
     res = subprocess.run(
         [sys.executable, "-m", "autograder.engine.manifest", "--print", "--graders", str(graders)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     if res.returncode != 0:
         raise RuntimeError(f"collecting the graders failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
@@ -102,7 +122,9 @@ def dumps(manifest: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m autograder.engine.manifest", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m autograder.engine.manifest", description=__doc__.split("\n\n")[0]
+    )
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", action="store_true", help="write the manifest file")
     g.add_argument("--check", action="store_true", help="exit 1 if the manifest file is stale")
@@ -111,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", type=Path, default=MANIFEST_PATH)
     args = ap.parse_args(argv)
     if args.print:
-        import io
         import contextlib
+        import io
 
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
@@ -122,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     fresh = collect(args.graders)
     if args.write:
         args.manifest.write_text(dumps(fresh))
-        print(f"wrote {args.manifest}: {len(fresh['tests'])} tests, {fresh['total_cpu']} CPU points"
-              f" + {fresh['total_gpu']} GPU points")
+        print(
+            f"wrote {args.manifest}: {len(fresh['tests'])} tests, {fresh['total_cpu']} CPU points"
+            f" + {fresh['total_gpu']} GPU points"
+        )
         return 0
     try:
         current = load(args.manifest)

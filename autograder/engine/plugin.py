@@ -59,7 +59,11 @@ def grade_info(item: pytest.Item) -> dict[str, Any] | None:
     vis = kw.get("visibility", "visible")
     if vis not in VISIBILITIES:
         raise pytest.UsageError(f"{item.nodeid}: visibility must be one of {VISIBILITIES}")
-    doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines() if hasattr(item, "function") else []
+    doc = (
+        (getattr(item, "function", None).__doc__ or "").strip().splitlines()
+        if hasattr(item, "function")
+        else []
+    )
     name = kw.get("name") or (doc[0].strip() if doc else item.name)
     return {
         "id": item.nodeid,
@@ -104,7 +108,9 @@ class EngineSession:
         for mod in self.graded:
             if mod not in self.missing:
                 try:
-                    self.sources[mod] = (staging / "release" / "lab3" / f"{mod}.py").read_text(errors="replace")
+                    self.sources[mod] = (staging / "release" / "lab3" / f"{mod}.py").read_text(
+                        errors="replace"
+                    )
                 except OSError:
                     pass
         self.records = Path(cfg["records"])
@@ -135,7 +141,9 @@ class EngineSession:
             self._ensure_imported(mod)
         t0 = time.perf_counter()
         try:
-            return self.sandbox.request("call", {"probe": probe, "kwargs": kwargs}, timeout * self.scale, what=probe)
+            return self.sandbox.request(
+                "call", {"probe": probe, "kwargs": kwargs}, timeout * self.scale, what=probe
+            )
         finally:
             self.log(f"call {probe} {time.perf_counter() - t0:.3f}s")
 
@@ -152,7 +160,9 @@ class EngineSession:
                 raise
             msg = exc.message
             if type(exc).__name__ == "StudentTimeout":
-                msg = f"importing {mod}.py timed out after {limit:g} s (code at module level that never ends?)"
+                msg = (
+                    f"importing {mod}.py timed out after {limit:g} s (code at module level that never ends?)"
+                )
             elif type(exc).__name__ == "StudentCrash":
                 msg = f"importing {mod}.py crashed: {msg}"
             else:
@@ -174,19 +184,33 @@ class EngineSession:
         limits.start_timeout_s *= max(1.0, self.scale)
         limits.import_timeout_s *= self.scale
         self.sandbox = Sandbox(
-            Path(self.cfg["staging"]), graded=self.graded, isolation=iso, limits=limits,
-            hide=self.cfg.get("hide", []), log_dir=self.log_dir, log=self.log,
+            Path(self.cfg["staging"]),
+            graded=self.graded,
+            isolation=iso,
+            limits=limits,
+            hide=self.cfg.get("hide", []),
+            log_dir=self.log_dir,
+            log=self.log,
         )
         self.sandbox.start()  # torch import in the child overlaps with collection here
         import torch
 
         self.gpu = bool(torch.cuda.is_available()) and not self.cfg.get("no_gpu", False)
         torch.set_num_threads(max(1, int(self.cfg.get("trusted_threads", 1))))
-        self.record({"type": "header", "gpu": self.gpu, "torch": torch.__version__, "isolation": iso.summary(),
-                     "protections_off": iso.off})
+        self.record(
+            {
+                "type": "header",
+                "gpu": self.gpu,
+                "torch": torch.__version__,
+                "isolation": iso.summary(),
+                "protections_off": iso.off,
+            }
+        )
         self.log(iso.summary())
 
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list
+    ) -> None:
         keep, drop = [], []
         for item in items:
             info = grade_info(item)
@@ -210,13 +234,28 @@ class EngineSession:
         rep = outcome.get_result()
         if rep.when == "call" or (rep.when == "setup" and not rep.passed):
             if rep.passed:
-                self.record({"type": "test", "id": item.nodeid, "outcome": "passed", "message": "",
-                             "duration": call.duration})
+                self.record(
+                    {
+                        "type": "test",
+                        "id": item.nodeid,
+                        "outcome": "passed",
+                        "message": "",
+                        "duration": call.duration,
+                    }
+                )
                 return
             message, trace = self._explain(call)
             status = "skipped" if rep.skipped else "failed"
-            self.record({"type": "test", "id": item.nodeid, "outcome": status, "message": message,
-                         "duration": call.duration, "instructor": trace})
+            self.record(
+                {
+                    "type": "test",
+                    "id": item.nodeid,
+                    "outcome": status,
+                    "message": message,
+                    "duration": call.duration,
+                    "instructor": trace,
+                }
+            )
             self.log(f"{status} {item.nodeid}: {message}\n{trace}")
 
     def _explain(self, call: pytest.CallInfo) -> tuple[str, str]:
@@ -251,8 +290,13 @@ def _extra(exc: StudentProblem) -> dict[str, Any]:
     if type(exc).__name__ == "StudentCrash":
         return {"returncode": getattr(exc, "returncode", None)}
     if type(exc).__name__ == "StudentError":
-        return {"exc_type": exc.exc_type, "exc_message": exc.exc_message, "not_implemented": exc.not_implemented,
-                "where": exc.where, "traceback": exc.traceback}
+        return {
+            "exc_type": exc.exc_type,
+            "exc_message": exc.exc_message,
+            "not_implemented": exc.not_implemented,
+            "where": exc.where,
+            "traceback": exc.traceback,
+        }
     return {}
 
 

@@ -152,8 +152,18 @@ class Sandbox:
         }
         cmd = [sys.executable, "-I", "-B", str(CHILD_SCRIPT), json.dumps(cfg)]
         if self.iso.namespaces:
-            cmd = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private",
-                   "--", *cmd]
+            cmd = [
+                "unshare",
+                "--net",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                *cmd,
+            ]
         work = self.staging / "work"
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -218,8 +228,10 @@ class Sandbox:
             self.log(f"sandbox start failed: {exc!r}\n{detail}")
             raise StudentCrash(START_FAILED, detail=f"{exc!r}\n{detail}") from None
         self.ready = True
-        self.log(f"child {self.generation} ready: pid={body.get('pid')} uid={body.get('uid')} "
-                 f"preload={body.get('preload_s', 0):.2f}s notes={body.get('notes')}")
+        self.log(
+            f"child {self.generation} ready: pid={body.get('pid')} uid={body.get('uid')} "
+            f"preload={body.get('preload_s', 0):.2f}s notes={body.get('notes')}"
+        )
 
     def kill(self, restart: bool = False) -> int | None:
         """Kill the child's whole process tree; optionally start a fresh one right away."""

@@ -14,18 +14,30 @@ from pathlib import Path
 import pytest
 
 
-def pytest_args(graders: Path, config_path: Path | None, ini: Path, extra: list[str] | None = None) -> list[str]:
+def pytest_args(
+    graders: Path, config_path: Path | None, ini: Path, extra: list[str] | None = None
+) -> list[str]:
     args = [
         str(graders),
-        "-c", str(ini),
-        "--rootdir", str(graders),
-        "-p", "autograder.engine.plugin",
-        "-p", "no:cacheprovider",
-        "-p", "no:randomly",
-        "-o", "addopts=",
-        "-o", "python_files=test_*.py",
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(graders),
+        "-p",
+        "autograder.engine.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-o",
+        "addopts=",
+        "-o",
+        "python_files=test_*.py",
         "--strict-markers",
-        "-q", "--no-header", "-rN",
+        "-q",
+        "--no-header",
+        "-rN",
+        "--tb=no",  # the plugin records traces itself (pytest's are slow)
         *(extra or []),
     ]
     if config_path is not None:

@@ -42,7 +42,9 @@ def _rank(parts: tuple[str, ...]) -> tuple[int, int]:
     return (0 if len(parts) >= 2 and parts[-2] == "lab3" else 1, len(parts))
 
 
-def collect_submission(submission: Path, graded: tuple[str, ...] = GRADED_MODULES) -> tuple[dict[str, bytes], dict[str, str], list[str]]:
+def collect_submission(
+    submission: Path, graded: tuple[str, ...] = GRADED_MODULES
+) -> tuple[dict[str, bytes], dict[str, str], list[str]]:
     """Read the graded modules of a submission: ``(module -> bytes, module -> location, notes)``."""
     wanted = {f"{m}.py": m for m in graded}
     notes: list[str] = []
@@ -53,7 +55,9 @@ def collect_submission(submission: Path, graded: tuple[str, ...] = GRADED_MODULE
     if submission.is_dir():
         for dirpath, dirnames, filenames in os.walk(submission, followlinks=False):
             rel = Path(dirpath).relative_to(submission)
-            dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__" and len(rel.parts) < 6]
+            dirnames[:] = [
+                d for d in dirnames if not d.startswith(".") and d != "__pycache__" and len(rel.parts) < 6
+            ]
             for name in filenames:
                 if name not in wanted:
                     continue
@@ -153,7 +157,7 @@ def stage(
             # never let a missing module fall back to a solution (the source/ release before a build)
             if not target.exists() or "### BEGIN SOLUTION" in target.read_text(errors="replace"):
                 target.write_text(f'"""{mod}.py was not in the submission."""\n')
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o644)

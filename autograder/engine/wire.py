@@ -121,7 +121,9 @@ def _encode(obj: Any, buffers: list[memoryview], depth: int) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- decode
-def decode(header: bytes, buffers: list[bytes | bytearray], *, trusted_limits: bool = True) -> tuple[str, Any]:
+def decode(
+    header: bytes, buffers: list[bytes | bytearray], *, trusted_limits: bool = True
+) -> tuple[str, Any]:
     """Rebuild ``(kind, body)`` from a header and its buffers, validating everything."""
     try:
         meta = json.loads(header.decode("utf-8"), parse_constant=_reject_constant)

@@ -15,8 +15,16 @@ import torch
 from autograder.engine.plugin import GradeFailure
 
 __all__ = [
-    "GradeFailure", "fail", "get_tensor", "check_shape", "check_dtype", "check_finite", "check_close",
-    "rel_error", "max_rel_error", "describe_index",
+    "GradeFailure",
+    "fail",
+    "get_tensor",
+    "check_shape",
+    "check_dtype",
+    "check_finite",
+    "check_close",
+    "rel_error",
+    "max_rel_error",
+    "describe_index",
 ]
 
 
@@ -49,7 +57,10 @@ def check_shape(t: torch.Tensor, shape: Sequence[int], what: str) -> None:
 
 def check_dtype(t: torch.Tensor, dtype: torch.dtype, what: str) -> None:
     if t.dtype != dtype:
-        fail(f"{what}: expected dtype {str(dtype).replace('torch.', '')}, got {str(t.dtype).replace('torch.', '')}")
+        fail(
+            f"{what}: expected dtype {str(dtype).replace('torch.', '')}, "
+            f"got {str(t.dtype).replace('torch.', '')}"
+        )
 
 
 def describe_index(flat_index: int, shape: Sequence[int]) -> tuple[int, ...]:
@@ -70,14 +81,21 @@ def check_finite(t: torch.Tensor, what: str, expected: torch.Tensor | None = Non
     if bool(bad.any()):
         i = int(bad.reshape(-1).nonzero()[0])
         val = t.reshape(-1)[i].item()
-        fail(f"{what}: contains {val} at index {describe_index(i, t.shape)} ({int(bad.sum())} non-finite values)"
-             " — a mask filled with -inf on a whole row, or a division by zero?")
+        fail(
+            f"{what}: contains {val} at index {describe_index(i, t.shape)} "
+            f"({int(bad.sum())} non-finite values)"
+            " — a mask filled with -inf on a whole row, or a division by zero?"
+        )
 
 
 def rel_error(x: torch.Tensor, y: torch.Tensor) -> float:
     """CS231n's relative error: max |x - y| / max(1e-8, |x| + |y|)."""
     x, y = x.double(), y.double()
-    return float((torch.abs(x - y) / torch.clamp(torch.abs(x) + torch.abs(y), min=1e-8)).max()) if x.numel() else 0.0
+    return (
+        float((torch.abs(x - y) / torch.clamp(torch.abs(x) + torch.abs(y), min=1e-8)).max())
+        if x.numel()
+        else 0.0
+    )
 
 
 def max_rel_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -129,13 +147,18 @@ def check_close(
     i = int(diff.reshape(-1).argmax())
     idx = describe_index(i, e.shape)
     bad = int((diff > atol + rtol * e.abs()).sum())
-    msg = (f"{what} differs from the reference: largest difference {_fmt(float(diff.reshape(-1)[i]))} at index {idx}"
-           f" (got {_fmt(float(a.reshape(-1)[i]))}, expected {_fmt(float(e.reshape(-1)[i]))}); "
-           f"{bad} of {e.numel()} values off")
+    msg = (
+        f"{what} differs from the reference: largest difference {_fmt(float(diff.reshape(-1)[i]))} "
+        f"at index {idx}"
+        f" (got {_fmt(float(a.reshape(-1)[i]))}, expected {_fmt(float(e.reshape(-1)[i]))}); "
+        f"{bad} of {e.numel()} values off"
+    )
     for mistake, candidate in hints or []:
         try:
-            if candidate is not None and tuple(candidate.shape) == tuple(e.shape) and torch.allclose(
-                a, candidate.double(), rtol=max(rtol, 1e-6), atol=max(atol, 1e-6)
+            if (
+                candidate is not None
+                and tuple(candidate.shape) == tuple(e.shape)
+                and torch.allclose(a, candidate.double(), rtol=max(rtol, 1e-6), atol=max(atol, 1e-6))
             ):
                 msg += f". Likely mistake: {mistake}"
                 break

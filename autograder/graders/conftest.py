@@ -27,7 +27,7 @@ def student(request: pytest.FixtureRequest) -> StudentProxy:
 
 
 @pytest.fixture
-def rng() -> "torch.Generator":  # noqa: F821 - torch imported lazily
+def rng() -> torch.Generator:  # noqa: F821 - torch imported lazily
     """A CPU generator with a fixed seed, fresh for each test."""
     import torch
 

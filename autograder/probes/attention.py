@@ -11,23 +11,28 @@ def causal_mask(size: int, device: str | None = None) -> dict[str, Any]:
     from lab3.attention import causal_mask as student_causal_mask
 
     mask = student_causal_mask(size) if device is None else student_causal_mask(size, device=device)
-    return {
-        "device": str(getattr(mask, "device", "")),
-        "dtype": str(getattr(mask, "dtype", type(mask).__name__)),
-        "shape": [int(s) for s in getattr(mask, "shape", [])],
-        "mask": tensor_or_none(mask) if str(getattr(mask, "device", "")) != "meta" else None,
-    }
+    return {"mask": tensor_or_none(mask)}
 
 
-def sdpa(q, k, v, mask=None, dropout_p: float = 0.0, training: bool = False, grad: bool = False,
-         seed_value: int = 0) -> dict[str, Any]:
+def sdpa(
+    q,
+    k,
+    v,
+    mask=None,
+    dropout_p: float = 0.0,
+    training: bool = False,
+    grad: bool = False,
+    seed_value: int = 0,
+) -> dict[str, Any]:
     """Run the student's scaled_dot_product_attention; with ``grad`` also return d(sum(out*g))/d(q, k, v)."""
     from lab3.attention import scaled_dot_product_attention
 
     seed(seed_value)
     if grad:
         q, k, v = (t.clone().requires_grad_(True) for t in (q, k, v))
-    out, weights = pair(scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p, training=training))
+    out, weights = pair(
+        scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p, training=training)
+    )
     res = {"out": tensor_or_none(out), "weights": tensor_or_none(weights)}
     if grad:
         import torch
@@ -41,7 +46,6 @@ def sdpa(q, k, v, mask=None, dropout_p: float = 0.0, training: bool = False, gra
 
 def _build_mha(d_model: int, num_heads: int, bias: bool, dropout: float, weights: dict[str, Any]):
     import torch
-
     from lab3.attention import MultiHeadAttention
 
     mha = MultiHeadAttention(d_model, num_heads, dropout=dropout, bias=bias).double()
@@ -54,9 +58,24 @@ def _build_mha(d_model: int, num_heads: int, bias: bool, dropout: float, weights
     return mha
 
 
-def mha(d_model: int, num_heads: int, weights: dict[str, Any], query, key, value, *, bias: bool = True,
-        dropout: float = 0.0, train: bool = False, key_padding_mask=None, attn_mask=None, need_weights: bool = True,
-        average_attn_weights: bool = True, grad: bool = False, seed_value: int = 0) -> dict[str, Any]:
+def mha(
+    d_model: int,
+    num_heads: int,
+    weights: dict[str, Any],
+    query,
+    key,
+    value,
+    *,
+    bias: bool = True,
+    dropout: float = 0.0,
+    train: bool = False,
+    key_padding_mask=None,
+    attn_mask=None,
+    need_weights: bool = True,
+    average_attn_weights: bool = True,
+    grad: bool = False,
+    seed_value: int = 0,
+) -> dict[str, Any]:
     """Build the student's MultiHeadAttention with the given projection weights and run forward."""
     import torch
 
@@ -65,8 +84,17 @@ def mha(d_model: int, num_heads: int, weights: dict[str, Any], query, key, value
     m.train(train)
     if grad:
         query = query.clone().requires_grad_(True)
-    out, w = pair(m(query, key, value, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                    need_weights=need_weights, average_attn_weights=average_attn_weights))
+    out, w = pair(
+        m(
+            query,
+            key,
+            value,
+            key_padding_mask=key_padding_mask,
+            attn_mask=attn_mask,
+            need_weights=need_weights,
+            average_attn_weights=average_attn_weights,
+        )
+    )
     res: dict[str, Any] = {"out": tensor_or_none(out), "weights": tensor_or_none(w)}
     if grad:
         g = torch.Generator().manual_seed(7)

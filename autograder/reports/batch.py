@@ -52,8 +52,14 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Pat
     w.writerow(["id", "total", "max", *[_short(c) for c in columns]])
     for r in rows:
         scores = {t["id"]: t["score"] for t in r["tests"]}
-        w.writerow([r["id"], _num(r["score"]), _num(r["max_score"]),
-                    *[_num(scores[c]) if c in scores else "" for c in columns]])
+        w.writerow(
+            [
+                r["id"],
+                _num(r["score"]),
+                _num(r["max_score"]),
+                *[_num(scores[c]) if c in scores else "" for c in columns],
+            ]
+        )
     path = Path(out) / "grades.csv"
     atomic_write(path, buf.getvalue())
     return path
@@ -71,8 +77,13 @@ def _normalise(msg: str) -> str:
     return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", first)
 
 
-def write_report_html(out: Path, rows: list[dict[str, Any]] | None = None, *, wall_s: float | None = None,
-                      jobs: int | None = None) -> Path:
+def write_report_html(
+    out: Path,
+    rows: list[dict[str, Any]] | None = None,
+    *,
+    wall_s: float | None = None,
+    jobs: int | None = None,
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -88,7 +99,9 @@ def write_report_html(out: Path, rows: list[dict[str, Any]] | None = None, *, wa
     durations: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         for t in r["tests"]:
-            d = per_test.setdefault(t["id"], {"name": t["name"], "n": 0, "passed": 0, "points": t["max_score"]})
+            d = per_test.setdefault(
+                t["id"], {"name": t["name"], "n": 0, "passed": 0, "points": t["max_score"]}
+            )
             if t["status"] == "skipped":
                 continue
             d["n"] += 1
@@ -123,46 +136,67 @@ def write_report_html(out: Path, rows: list[dict[str, Any]] | None = None, *, wa
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Lab 3 grading report</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+        "table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
         "th{background:#eee}td.num{text-align:right}</style></head><body>",
         "<h1>Lab 3 — grading report</h1>",
     ]
     if rows:
         mean = statistics.mean(totals)
         med = statistics.median(totals)
-        parts.append(f"<p>{len(rows)} submissions; mean {mean:.2f}, median {med:g}, max possible {top:g}; "
-                     f"full marks: {sum(1 for r in rows if r['score'] >= r['max_score'] > 0)}, zero: "
-                     f"{sum(1 for t in totals if t == 0)}.")
+        parts.append(
+            f"<p>{len(rows)} submissions; mean {mean:.2f}, median {med:g}, max possible {top:g}; "
+            f"full marks: {sum(1 for r in rows if r['score'] >= r['max_score'] > 0)}, zero: "
+            f"{sum(1 for t in totals if t == 0)}."
+        )
         if wall_s is not None:
             parts.append(f" Last batch run: {wall_s:.1f} s wall with -j {jobs}.")
         parts.append("</p>")
     for title, src in figs:
         parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='{src}'>")
-    parts.append("<h2>Pass rate per test</h2><table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>")
+    parts.append(
+        "<h2>Pass rate per test</h2><table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>"
+    )
     for tid, d in per_test.items():
         rate = f"{100 * d['passed'] / d['n']:.0f}%" if d["n"] else "skipped"
-        parts.append(f"<tr><td title='{e(tid)}'>{e(d['name'])}</td><td class=num>{_num(d['points'])}</td>"
-                     f"<td class=num>{d['passed']}/{d['n']}</td><td class=num>{rate}</td></tr>")
-    parts.append("</table><h2>Most common failure messages</h2><table><tr><th>count</th><th>message (example)</th></tr>")
+        parts.append(
+            f"<tr><td title='{e(tid)}'>{e(d['name'])}</td><td class=num>{_num(d['points'])}</td>"
+            f"<td class=num>{d['passed']}/{d['n']}</td><td class=num>{rate}</td></tr>"
+        )
+    parts.append(
+        "</table><h2>Most common failure messages</h2>"
+        "<table><tr><th>count</th><th>message (example)</th></tr>"
+    )
     for key, count in failures.most_common(15):
         parts.append(f"<tr><td class=num>{count}</td><td>{e(example[key])}</td></tr>")
-    parts.append("</table><h2>Slowest tests (mean seconds)</h2><table><tr><th>test</th><th>mean s</th><th>max s</th></tr>")
+    parts.append(
+        "</table><h2>Slowest tests (mean seconds)</h2>"
+        "<table><tr><th>test</th><th>mean s</th><th>max s</th></tr>"
+    )
     slow = sorted(durations.items(), key=lambda kv: -statistics.mean(kv[1]) if kv[1] else 0)[:10]
     for tid, ds in slow:
         if ds:
-            parts.append(f"<tr><td>{e(_short(tid))}</td><td class=num>{statistics.mean(ds):.2f}</td>"
-                         f"<td class=num>{max(ds):.2f}</td></tr>")
-    parts.append("</table><h2>Submissions</h2><table><tr><th>id</th><th>score</th><th>time (s)</th><th>notes</th></tr>")
+            parts.append(
+                f"<tr><td>{e(_short(tid))}</td><td class=num>{statistics.mean(ds):.2f}</td>"
+                f"<td class=num>{max(ds):.2f}</td></tr>"
+            )
+    parts.append(
+        "</table><h2>Submissions</h2><table><tr><th>id</th><th>score</th><th>time (s)</th><th>notes</th></tr>"
+    )
     for r in sorted(rows, key=lambda r: r["id"]):
         notes = "; ".join(clean_text(n, 200) for n in r.get("notes", []))[:400]
-        parts.append(f"<tr><td>{e(r['id'])}</td><td class=num>{_num(r['score'])} / {_num(r['max_score'])}</td>"
-                     f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>")
+        parts.append(
+            f"<tr><td>{e(r['id'])}</td><td class=num>{_num(r['score'])} / {_num(r['max_score'])}</td>"
+            f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>"
+        )
     parts.append("</table></body></html>\n")
     path = Path(out) / "report.html"
     atomic_write(path, "".join(parts))
     return path
 
 
-def write_batch_reports(out: Path, *, wall_s: float | None = None, jobs: int | None = None) -> tuple[Path, Path]:
+def write_batch_reports(
+    out: Path, *, wall_s: float | None = None, jobs: int | None = None
+) -> tuple[Path, Path]:
     rows = _load_all(out)
     return write_grades_csv(out, rows), write_report_html(out, rows, wall_s=wall_s, jobs=jobs)

@@ -120,15 +120,23 @@ def feedback_md(result) -> str:
             hidden += 1
             continue
         shown.append(t)
-        lines.append(f"| {_md_escape(clean_text(t.name, 200))} | {_num(t.score)} / {_num(t.max_score)} | {t.status} |")
+        lines.append(
+            f"| {_md_escape(clean_text(t.name, 200))} | {_num(t.score)} / {_num(t.max_score)} | {t.status} |"
+        )
     if hidden:
         lines.append(f"| {hidden} hidden test(s) | counted in the score after release | hidden |")
     problems = [t for t in shown if t.status != "passed" and t.output]
     if problems:
         lines += ["", "## What to fix", ""]
         for t in problems:
-            lines += [f"### {_md_escape(clean_text(t.name, 200))}", "", "```text", clean_text(t.output).replace("```", "'''"),
-                      "```", ""]
+            lines += [
+                f"### {_md_escape(clean_text(t.name, 200))}",
+                "",
+                "```text",
+                clean_text(t.output).replace("```", "'''"),
+                "```",
+                "",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -146,7 +154,9 @@ def table(result, width: int = 100) -> str:
         mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(t.status, t.status.upper())
         msg = clean_text(t.output, 200).splitlines()[0] if t.output and t.status != "passed" else ""
         line = f"{mark:4}  {_num(t.score):>5} / {_num(t.max_score):<5} {t.name[:name_w]:<{name_w}}  {msg}"
-        rows.append(line[:width + 60])
-    rows.append(f"{'':4}  {_num(result.score):>5} / {_num(result.max_score):<5} TOTAL"
-                f"  ({result.execution_time:.1f} s)")
+        rows.append(line[: width + 60])
+    rows.append(
+        f"{'':4}  {_num(result.score):>5} / {_num(result.max_score):<5} TOTAL"
+        f"  ({result.execution_time:.1f} s)"
+    )
     return "\n".join(rows)

@@ -26,7 +26,9 @@ def stub_text(module: str) -> str:
         before = text[: m.start()]
         func = re.findall(r"def (\w+)\(", before)[-1]
         ind = m.group("indent")
-        return f'{ind}# TODO: implement {func}\n{ind}raise NotImplementedError("{func}: not implemented yet")\n'
+        return (
+            f'{ind}# TODO: implement {func}\n{ind}raise NotImplementedError("{func}: not implemented yet")\n'
+        )
 
     return _REGION.sub(repl, text)
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.graders.checks import (GradeFailure, check_close, check_shape, get_tensor, max_rel_error,
-                                       rel_error)
+from autograder.graders.checks import (
+    GradeFailure,
+    check_close,
+    check_shape,
+    get_tensor,
+    max_rel_error,
+    rel_error,
+)
 
 
 def test_check_close_passes_and_reports_largest_difference():

@@ -26,8 +26,16 @@ def test_arguments():
         parser().parse_args(["sub"])  # --out is required
 
 
-@pytest.mark.parametrize("argv", [["--out", "o"], ["s", "--batch", "d", "--out", "o"], ["s", "--out", "o", "--only", "bogus"],
-                                  ["--batch", "/nonexistent", "--out", "o"], ["/nonexistent.zip", "--out", "o"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--out", "o"],
+        ["s", "--batch", "d", "--out", "o"],
+        ["s", "--out", "o", "--only", "bogus"],
+        ["--batch", "/nonexistent", "--out", "o"],
+        ["/nonexistent.zip", "--out", "o"],
+    ],
+)
 def test_usage_errors_exit_2(argv, tmp_path, capsys):
     args = parser().parse_args([x.replace("o", str(tmp_path / "o")) if x == "o" else x for x in argv])
     assert run_grade(args) == 2
@@ -47,4 +55,8 @@ def test_submission_entries(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / ".hidden").mkdir()
     (tmp_path / "notes.txt").write_text("x")
-    assert [(i, p.name) for i, p in submission_entries(tmp_path)] == [("a", "a"), ("a-2", "a.zip"), ("b", "b")]
+    assert [(i, p.name) for i, p in submission_entries(tmp_path)] == [
+        ("a", "a"),
+        ("a-2", "a.zip"),
+        ("b", "b"),
+    ]

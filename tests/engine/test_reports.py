@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from autograder.engine.grade import GradeResult, TestResult
 from autograder.reports import clean_text, feedback_md, results_json, table, write_results
@@ -12,9 +11,21 @@ from autograder.reports.batch import write_batch_reports
 
 def make_result(score_a=2.0, out_a="", name="sub") -> GradeResult:
     tests = [
-        TestResult("t.py::a", "a visible", score_a, 2, "passed" if score_a else "failed", out_a, "visible", ["ex1", "sdpa"], 0.5),
+        TestResult(
+            "t.py::a",
+            "a visible",
+            score_a,
+            2,
+            "passed" if score_a else "failed",
+            out_a,
+            "visible",
+            ["ex1", "sdpa"],
+            0.5,
+        ),
         TestResult("t.py::b", "b hidden", 0, 3, "failed", "secret detail", "hidden", ["ex1", "mha"], 1.5),
-        TestResult("t.py::g", "g gpu", 0, 0, "skipped", "skipped: needs a CUDA GPU", "visible", ["ex3", "amp"]),
+        TestResult(
+            "t.py::g", "g gpu", 0, 0, "skipped", "skipped: needs a CUDA GPU", "visible", ["ex3", "amp"]
+        ),
     ]
     return GradeResult(name, sum(t.score for t in tests), 5, tests, 3.2, notes=["note"])
 

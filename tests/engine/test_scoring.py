@@ -26,10 +26,16 @@ def test_build_totals_and_validation():
 
 
 def test_missing_result_scores_zero_and_unknown_ids_ignored():
-    recs = [{"type": "test", "id": "a", "outcome": "passed"}, {"type": "test", "id": "zzz", "outcome": "passed"}]
+    recs = [
+        {"type": "test", "id": "a", "outcome": "passed"},
+        {"type": "test", "id": "zzz", "outcome": "passed"},
+    ]
     tests = score(MAN, recs, gpu=False, only_tags=None)
     assert [(x.id, x.score, x.max_score, x.status) for x in tests] == [
-        ("a", 2, 2, "passed"), ("b", 0, 3, "failed"), ("g", 0, 0, "skipped")]
+        ("a", 2, 2, "passed"),
+        ("b", 0, 3, "failed"),
+        ("g", 0, 0, "skipped"),
+    ]
     assert "no result" in tests[1].output
 
 
@@ -41,8 +47,10 @@ def test_gpu_counts_only_with_gpu_and_only_filters():
 
 
 def test_failed_and_skipped_records_score_zero():
-    recs = [{"type": "test", "id": "a", "outcome": "skipped", "message": "nope"},
-            {"type": "test", "id": "b", "outcome": "failed", "message": "bad"}]
+    recs = [
+        {"type": "test", "id": "a", "outcome": "skipped", "message": "nope"},
+        {"type": "test", "id": "b", "outcome": "failed", "message": "bad"},
+    ]
     tests = score(MAN, recs, gpu=False, only_tags=None)
     assert tests[0].score == 0 and tests[0].output.startswith("skipped")
     assert tests[1].score == 0 and tests[1].output == "bad"

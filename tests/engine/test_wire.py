@@ -17,17 +17,31 @@ def roundtrip(value):
     chunks = wire.encode("ok", value)
     blob = b"".join(bytes(c) for c in chunks)
     hlen = struct.unpack(">Q", blob[4:12])[0]
-    header = blob[12:12 + hlen]
+    header = blob[12 : 12 + hlen]
     sizes = json.loads(header)["buffers"]
     bufs, pos = [], 12 + hlen
     for s in sizes:
-        bufs.append(blob[pos:pos + s])
+        bufs.append(blob[pos : pos + s])
         pos += s
     return wire.decode(header, bufs)
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8,
-                                   torch.int8, torch.int16, torch.int32, torch.int64, torch.bool, torch.complex64])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+        torch.complex64,
+    ],
+)
 def test_tensor_roundtrip_every_dtype(dtype):
     t = (torch.randn(3, 4, 5) * 10).to(dtype)
     kind, back = roundtrip({"t": t, "empty": torch.empty(0, 3, dtype=dtype)})
@@ -37,8 +51,12 @@ def test_tensor_roundtrip_every_dtype(dtype):
 
 
 def test_plain_values_and_non_finite_floats():
-    value = {"a": [1, 2.5, True, None, "s", {"nested": (1, 2)}], "nan": float("nan"), "inf": float("-inf"),
-             "$t": "user key that looks like a tag"}
+    value = {
+        "a": [1, 2.5, True, None, "s", {"nested": (1, 2)}],
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "$t": "user key that looks like a tag",
+    }
     _, back = roundtrip(value)
     assert back["a"] == [1, 2.5, True, None, "s", {"nested": [1, 2]}]
     assert back["nan"] != back["nan"] and back["inf"] == float("-inf")
@@ -67,15 +85,18 @@ def _frame(header: dict, bufs: list[bytes]) -> tuple[bytes, list[bytes]]:
     return json.dumps(header).encode(), bufs
 
 
-@pytest.mark.parametrize("header,bufs", [
-    ({"kind": "ok", "body": {"$t": [0, "float32", [2, 2]]}, "buffers": [15]}, [b"x" * 15]),  # wrong size
-    ({"kind": "ok", "body": {"$t": [0, "object", [1]]}, "buffers": [8]}, [b"x" * 8]),  # dtype not allowed
-    ({"kind": "ok", "body": {"$t": [3, "uint8", [1]]}, "buffers": [1]}, [b"x"]),  # bad index
-    ({"kind": "ok", "body": {"$t": [0, "uint8", [-1]]}, "buffers": [1]}, [b"x"]),  # negative shape
-    ({"kind": "ok", "body": {"a": 1, "b": 2}}, []),  # untagged dict
-    ({"kind": "ok", "body": {"$f": "zero"}}, []),
-    ({"kind": 3, "body": None}, []),
-])
+@pytest.mark.parametrize(
+    "header,bufs",
+    [
+        ({"kind": "ok", "body": {"$t": [0, "float32", [2, 2]]}, "buffers": [15]}, [b"x" * 15]),  # wrong size
+        ({"kind": "ok", "body": {"$t": [0, "object", [1]]}, "buffers": [8]}, [b"x" * 8]),  # dtype not allowed
+        ({"kind": "ok", "body": {"$t": [3, "uint8", [1]]}, "buffers": [1]}, [b"x"]),  # bad index
+        ({"kind": "ok", "body": {"$t": [0, "uint8", [-1]]}, "buffers": [1]}, [b"x"]),  # negative shape
+        ({"kind": "ok", "body": {"a": 1, "b": 2}}, []),  # untagged dict
+        ({"kind": "ok", "body": {"$f": "zero"}}, []),
+        ({"kind": 3, "body": None}, []),
+    ],
+)
 def test_decoder_rejects_malformed(header, bufs):
     with pytest.raises(wire.WireError):
         wire.decode(json.dumps(header).encode(), bufs)

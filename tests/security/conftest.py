@@ -10,14 +10,25 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-GUARDED = [REPO / "autograder" / "graders", REPO / "autograder" / "probes", REPO / "autograder" / "engine",
-           REPO / "autograder" / "manifest.json", REPO / "source" / "lab3" / "attention.py"]
+# what the corpus tries to overwrite (only files of this area: other areas' graders are edited concurrently)
+GUARDED = [
+    REPO / "autograder" / "graders" / name for name in ("conftest.py", "checks.py", "test_ex1_attention.py")
+] + [
+    REPO / "autograder" / "probes" / "attention.py",
+    REPO / "autograder" / "probes" / "__init__.py",
+    REPO / "autograder" / "manifest.json",
+    REPO / "source" / "lab3" / "attention.py",
+]
 
 
 def snapshot() -> dict[str, str]:
     out = {}
     for root in GUARDED:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        files = (
+            [root]
+            if root.is_file()
+            else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        )
         for p in files:
             out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out

@@ -22,7 +22,7 @@ from autograder.engine import grade_submission
 pytestmark = [pytest.mark.slow, pytest.mark.security]
 GROUP = {"causal_mask": "causal", "sdpa": "sdpa", "mha": "mha"}
 SCALE = 0.3  # deadlines x0.3: a hanging call costs 3 s instead of 10
-LIMITS = {"mem_mb": 1536, "nproc": 64}
+LIMITS = {"mem_mb": 1100, "nproc": 64}  # the memory bomb hits the limit fast (zeroing pages is slow here)
 
 
 def _host_ip() -> str:
@@ -66,15 +66,21 @@ def test_case(case: Case, tmp_path: Path, ex1_graders, is_root, server):
     port, hits = server
     out = tmp_path / "out"
     token = uuid.uuid4().hex[:12]
-    subst = {"@OUT@": str(out), "@REPO@": str(Path(__file__).resolve().parents[2]), "@PORT@": str(port),
-             "@HOSTIP@": _host_ip(), "@TOKEN@": token}
+    subst = {
+        "@OUT@": str(out),
+        "@REPO@": str(Path(__file__).resolve().parents[2]),
+        "@PORT@": str(port),
+        "@HOSTIP@": _host_ip(),
+        "@TOKEN@": token,
+    }
     sub = case.build(tmp_path / "subs", subst) if (tmp_path / "subs").mkdir() is None else None
 
     graders, manifest = ex1_graders
     before = snapshot()
     t0 = time.monotonic()
-    result = grade_submission(sub, out, only_tags=case.only, timeout_scale=SCALE, limits=LIMITS,
-                              graders=graders, manifest=manifest)
+    result = grade_submission(
+        sub, out, only_tags=case.only, timeout_scale=SCALE, limits=LIMITS, graders=graders, manifest=manifest
+    )
     wall = time.monotonic() - t0
 
     data = strict_json(out / "results.json")
@@ -85,7 +91,9 @@ def test_case(case: Case, tmp_path: Path, ex1_graders, is_root, server):
     expected_score = 0.0
     for t, test in zip(result.tests, data["tests"], strict=True):
         group = next(GROUP[tag] for tag in t.tags if tag in GROUP)
-        status, fragment = case.expect.get(group) or case.expect.get("all") or ("fail", None)
+        key = t.id.split("::")[-1]
+        expect = case.expect
+        status, fragment = expect.get(key) or expect.get(group) or expect.get("all") or ("fail", None)
         assert test["status"] == ("passed" if status == "pass" else "failed"), (t.id, test["output"])
         if status == "pass":
             expected_score += test["max_score"]

@@ -1,0 +1,172 @@
+"""End to end: real grading of a solution-like and a stub-like submission, CLI, batch, GPU rule, weak mode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import REPO, make_submission, solution_text, stub_text
+
+from autograder.engine import grade_submission, isolation
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def subs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("subs")
+    sol = make_submission(root / "sol", {"attention": solution_text("attention")})
+    stub = make_submission(root / "stub", {"attention": stub_text("attention")}, layout="flat")
+    z = root / "solzip.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("attention.py", solution_text("attention"))
+    return {"sol": sol, "stub": stub, "zip": z}
+
+
+@pytest.fixture(scope="module")
+def sol_result(subs, ex1_graders, tmp_path_factory):
+    g, m = ex1_graders
+    return grade_submission(subs["sol"], tmp_path_factory.mktemp("o") / "sol", graders=g, manifest=m)
+
+
+def test_solution_full_marks_and_outputs(sol_result):
+    r = sol_result
+    assert r.score == r.max_score == 21, [(t.id, t.output) for t in r.tests if t.status != "passed"]
+    out = Path(r.out)
+    data = json.loads((out / "results.json").read_text())
+    assert data["score"] == 21 and len(data["tests"]) == 16
+    assert {tuple(t["tags"][:1]) for t in data["tests"]} == {("ex1",)}
+    assert "Score: 21 / 21" in (out / "feedback.md").read_text()
+    assert (out / "instructor" / "log.txt").exists() and (out / "instructor" / "session.log").exists()
+
+
+def test_same_submission_twice_identical(sol_result, subs, ex1_graders, tmp_path):
+    g, m = ex1_graders
+    again = grade_submission(subs["zip"], tmp_path / "again", graders=g, manifest=m)
+    assert [(t.id, t.score, t.status) for t in again.tests] == [
+        (t.id, t.score, t.status) for t in sol_result.tests
+    ]
+
+
+def test_stub_scores_zero_with_clear_messages(subs, ex1_graders, tmp_path):
+    g, m = ex1_graders
+    r = grade_submission(subs["stub"], tmp_path / "stub", graders=g, manifest=m)
+    assert r.score == 0 and r.max_score == 21
+    msgs = {t.output for t in r.tests}
+    assert "attention.py: causal_mask is not implemented yet" in msgs
+    assert "attention.py: MultiHeadAttention.forward is not implemented yet" in msgs
+    assert r.execution_time < 30
+
+
+def test_cli_single_with_only(subs, ex1_graders, tmp_path):
+    g, m = ex1_graders
+    code = (
+        "import sys; from autograder.cli import main; "
+        "import autograder.engine.manifest as mm; from pathlib import Path; "
+        f"mm.GRADERS_DIR = Path({str(g)!r}); mm.MANIFEST_PATH = Path({str(m)!r}); sys.exit(main())"
+    )
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "grade",
+            str(subs["sol"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--only",
+            "causal_mask",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "TOTAL" in res.stdout and "3 / 3" in res.stdout
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert [t["tags"][1] for t in data["tests"]] == ["causal_mask", "causal_mask"]
+
+
+def test_batch_parallel_shard_skip_force(subs, ex1_graders, tmp_path):
+    from autograder.engine import grade_batch
+
+    g, m = ex1_graders
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for name in ("sol", "stub"):
+        shutil.copytree(subs[name], batch / name)
+    shutil.copy(subs["zip"], batch / "zipped.zip")
+    (batch / "broken.zip").write_bytes(b"PK\x03\x04 not really")
+    out = tmp_path / "out"
+    first = grade_batch(
+        batch, out, jobs=2, shard=(1, 2), graders=g, manifest=m, only_tags=["causal_mask"], progress=False
+    )
+    assert [r.submission for r in first] == ["broken", "stub"]  # entries 1 and 3 of 4
+    rest = grade_batch(batch, out, jobs=2, graders=g, manifest=m, only_tags=["causal_mask"], progress=False)
+    scores = {r.submission: r.score for r in rest}
+    assert scores == {"broken": 0, "sol": 3, "stub": 0, "zipped": 3}
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert rows[0].startswith("id,total,max,") and len(rows) == 5
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    mtime = (out / "sol" / "results.json").stat().st_mtime_ns
+    grade_batch(batch, out, jobs=1, graders=g, manifest=m, only_tags=["causal_mask"], progress=False)
+    assert (out / "sol" / "results.json").stat().st_mtime_ns == mtime  # skipped: already graded
+    grade_batch(
+        batch, out, jobs=1, graders=g, manifest=m, only_tags=["causal_mask"], progress=False, force=True
+    )
+    assert (out / "sol" / "results.json").stat().st_mtime_ns != mtime
+
+
+GPU_GRADER = '''
+import pytest
+
+@pytest.mark.grade(points=2, tags=["ex1", "causal_mask"])
+def test_cpu(student):
+    """cpu test"""
+    assert student.call("attention.causal_mask", size=2)["mask"].shape == (2, 2)
+
+@pytest.mark.gpu
+@pytest.mark.grade(points=5, tags=["ex3", "amp"])
+def test_gpu(student):
+    """gpu test"""
+    assert student.cuda
+'''
+
+
+def test_gpu_tests_decided_by_hardware(subs, tmp_path):
+    import torch
+
+    from autograder.engine import manifest
+
+    g = tmp_path / "graders"
+    g.mkdir()
+    (g / "conftest.py").write_text((REPO / "autograder" / "graders" / "conftest.py").read_text())
+    (g / "test_gpu_rule.py").write_text(GPU_GRADER)
+    m = g / "manifest.json"
+    m.write_text(manifest.dumps(manifest.collect(g)))
+    assert json.loads(m.read_text())["total_gpu"] == 5
+    r = grade_submission(subs["sol"], tmp_path / "o", graders=g, manifest=m)
+    if torch.cuda.is_available():
+        assert (r.score, r.max_score) == (7, 7)
+    else:
+        assert (r.score, r.max_score) == (2, 2)
+        assert r.tests[1].status == "skipped" and "CUDA" in r.tests[1].output
+
+
+def test_weak_mode_reports_protections_off(subs, ex1_graders, tmp_path, monkeypatch):
+    g, m = ex1_graders
+    monkeypatch.setenv("LAB3_SANDBOX", "weak")
+    isolation.detect.cache_clear()
+    try:
+        r = grade_submission(subs["sol"], tmp_path / "o", graders=g, manifest=m, only_tags=["sdpa"])
+    finally:
+        isolation.detect.cache_clear()
+    assert r.score == r.max_score == 8
+    assert any("network" in x for x in r.protections_off)
+    assert "protections OFF" in (tmp_path / "o" / "instructor" / "log.txt").read_text()
