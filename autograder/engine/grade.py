@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from autograder.engine import isolation
-from autograder.engine import manifest as manifest_mod
 from autograder.engine.errors import SubmissionError
 from autograder.engine.staging import GRADED_MODULES, default_release, stage
 
