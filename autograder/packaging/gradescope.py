@@ -4,7 +4,7 @@ Layout of the zip (Gradescope unpacks it into ``/autograder/source``)::
 
     setup.sh  run_autograder             Gradescope's two scripts (run_autograder also serves otter grade)
     requirements.txt                     what grading needs besides torch (setup.sh installs the CPU build)
-    requirements-otter.txt               otter's grading stack (installed only for otter grade's image)
+    requirements.otter.txt               otter's grading stack (installed only for otter grade's image)
     lab3_settings.env                    LAB3_* settings read by setup.sh and run_autograder (only when given:
                                          LAB3_TORCH_INDEX_URL from the build's environment, or ``settings``)
     wheelhouse/*.whl                     only when LAB3_WHEELHOUSE is set at build time (offline images)
@@ -61,7 +61,7 @@ def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict
     manifest_path = root / "autograder" / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     files: dict[str, bytes] = {}
-    for name in ("setup.sh", "run_autograder", "requirements.txt", "requirements-otter.txt", "run_otter.py",
+    for name in ("setup.sh", "run_autograder", "requirements.txt", "requirements.otter.txt", "run_otter.py",
                  "environment.yml"):
         files[name] = (TEMPLATES / name).read_bytes()
     files["otter_config.json"] = otter_config().encode()

@@ -89,7 +89,7 @@ fi
 "${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" -r "$HERE/requirements.txt" $TORCH_PINS
 if [ "$LAB3_WITH_OTTER" = 1 ]; then
   log "installing otter-grader (otter grade image)"
-  "${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" -r "$HERE/requirements-otter.txt" $TORCH_PINS
+  "${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" -r "$HERE/requirements.otter.txt" $TORCH_PINS
 fi
 "$VENV/bin/python" -c 'import torch; print("[lab3 setup] torch", torch.__version__, "CUDA build:", torch.version.cuda)'
 
