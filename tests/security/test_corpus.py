@@ -22,7 +22,8 @@ from autograder.engine import grade_submission
 pytestmark = [pytest.mark.slow, pytest.mark.security]
 GROUP = {"causal_mask": "causal", "sdpa": "sdpa", "mha": "mha"}
 SCALE = 0.3  # deadlines x0.3: a hanging call costs 3 s instead of 10
-LIMITS = {"mem_mb": 1100, "nproc": 64}  # the memory bomb hits the limit fast (zeroing pages is slow here)
+# small limits: the memory bomb hits its limit fast (zeroing pages is slow here), answers capped at 64 MB
+LIMITS = {"mem_mb": 1100, "nproc": 64, "max_result_mb": 64}
 
 
 def _host_ip() -> str:
