@@ -136,12 +136,14 @@ class Sandbox:
             "graded": self.graded,
             "mount_ns": self.iso.namespaces,
             "pid_ns": self.iso.namespaces,
-            "hide": self.hide,
+            "hide": sorted(set(self.hide) | _closed_ancestors(runtime_paths())),
             "tmp_mb": lim.tmp_mb,
             "mem_bytes": lim.mem_mb << 20,
             "fsize_bytes": lim.fsize_mb << 20,
             "cpu_s": lim.cpu_s,
-            "nproc": lim.nproc if self.iso.root else 0,
+            # RLIMIT_NPROC counts every process of the sandbox user, i.e. of all submissions graded at once:
+            # with a pids cgroup (per child) it is only a loose backstop, so -j N stays independent
+            "nproc": (max(16 * lim.nproc, 4096) if self.cgroup else lim.nproc) if self.iso.root else 0,
             "uid": self.iso.uid,
             "gid": self.iso.gid,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
@@ -343,6 +345,23 @@ class Sandbox:
             return path.read_text(errors="replace")[-n:]
         except OSError:
             return ""
+
+
+def _closed_ancestors(paths: list[str]) -> set[str]:
+    """The highest folder above each path that other users cannot enter (e.g. /root above a pyenv):
+    the child mounts over it and re-exposes the runtime, so the sandbox user can run Python."""
+    import stat as stat_mod
+
+    out = set()
+    for p in paths:
+        for d in reversed(Path(p).parents):
+            try:
+                if not os.stat(d).st_mode & stat_mod.S_IXOTH:
+                    out.add(str(d))
+                    break
+            except OSError:
+                break
+    return out
 
 
 def _die_with_parent() -> None:
