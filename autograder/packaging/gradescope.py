@@ -110,7 +110,14 @@ def manifest_problems(root: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     res = subprocess.run([sys.executable, "-m", "autograder.engine.manifest", "--check"], capture_output=True,
                          text=True, cwd=str(root), env=env, timeout=600)
-    return "" if res.returncode == 0 else (res.stdout + res.stderr).strip()[-3000:]
+    if res.returncode == 0:
+        return ""
+    lines = (res.stdout + res.stderr).splitlines()
+    differs = [ln.removeprefix("differs: ") for ln in lines if ln.startswith("differs: ")]
+    if not differs:
+        return "\n".join(lines[-20:])
+    more = f" (+{len(differs) - 10} more)" if len(differs) > 10 else ""
+    return f"{len(differs)} test(s) differ: " + ", ".join(differs[:10]) + more
 
 
 def build_autograder_zip(root: Path, *, check_manifest: bool = True) -> Path:
