@@ -35,9 +35,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--lab3-config", default=None, help="engine configuration (JSON file)")
 
 
+class _BlockStudentImports:
+    """Meta-path finder that makes ``import lab3`` fail in the trusted process (graders must use probes)."""
+
+    def find_spec(self, name: str, path=None, target=None):
+        if name == "lab3" or name.startswith("lab3."):
+            raise ImportError(f"the trusted grading process never imports student code ({name}); use a probe")
+        return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    import sys
+
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    if not any(isinstance(f, _BlockStudentImports) for f in sys.meta_path):
+        sys.meta_path.insert(0, _BlockStudentImports())
     path = config.getoption("--lab3-config", default=None)
     if path and not config.pluginmanager.has_plugin("lab3-engine"):
         cfg = json.loads(Path(path).read_text())

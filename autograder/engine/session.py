@@ -23,6 +23,8 @@ def pytest_args(
         str(ini),
         "--rootdir",
         str(graders),
+        "--confcutdir",
+        str(graders),  # no conftest.py from folders above the graders
         "-p",
         "autograder.engine.plugin",
         "-p",

@@ -136,6 +136,8 @@ def test_cpu(student):
 def test_gpu(student):
     """gpu test"""
     assert student.cuda
+    res = student.call("attention.causal_mask", size=3, device="cuda")  # CUDA inside the sandbox
+    assert res["mask"].shape == (3, 3)
 '''
 
 
