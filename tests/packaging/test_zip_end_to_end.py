@@ -70,6 +70,10 @@ def test_run_autograder_equals_lab3_grade(name, autograder_zip, submissions, ref
     want = reference[name]
     assert _rows(got) == _rows(want)
     assert got["score"] == want["score"]
+    if os.geteuid() == 0:  # hidden material: root only (the sandbox user cannot even list it)
+        graders = root / "source" / "files" / "lab3_autograder" / "autograder" / "graders"
+        for path in (root / "source", graders, root / "results"):
+            assert path.stat().st_mode & 0o077 == 0, path
     log = (root / "results" / "lab3" / "instructor" / "log.txt").read_text()
     assert f"release: {root / 'source' / 'files' / 'lab3_autograder' / 'assignments' / 'lab3'}" in log
 
