@@ -77,7 +77,29 @@ def _hidden_paths(out: Path, graders: Path, manifest_path: Path) -> list[str]:
     paths.add(str(REPO_ROOT.parent / "shared" / "data"))  # the default SST-2 location (../shared/data/sst2)
     paths.add(str(Path.home()))
     paths.add("/root")
+    paths.add(str(out.resolve().parent / "submission_metadata.json"))  # Gradescope: /autograder/...
     return sorted(p for p in paths if os.path.exists(p))
+
+
+def _protect_by_permissions(paths: list[str]) -> list[str]:
+    """Without a mount namespace: take the "other" permission bits off what must stay hidden (never off a
+    folder that holds the Python runtime, which the sandbox user needs)."""
+    from autograder.engine.sandbox import runtime_paths
+
+    runtime = runtime_paths()
+    notes = []
+    for p in paths:
+        if any(r == p or r.startswith(p.rstrip("/") + "/") for r in runtime):
+            notes.append(f"not hidden (holds the Python runtime): {p}")
+            continue
+        try:
+            mode = os.stat(p).st_mode
+            if mode & 0o007:
+                os.chmod(p, mode & 0o7770)
+                notes.append(f"chmod o-rwx {p}")
+        except OSError as exc:
+            notes.append(f"could not protect {p}: {exc}")
+    return notes
 
 
 def score(
@@ -232,6 +254,8 @@ def grade_submission(
                 "limits": {"threads": threads or max(1, cpus // 2), **(limits or {})},
                 "trusted_threads": threads or max(1, cpus // 2),
             }
+            if iso.root and not iso.namespaces and iso.uid is not None:
+                log_lines += _protect_by_permissions(cfg["hide"])
             cfg_path = instr / "config.json"
             cfg_path.write_text(json.dumps(cfg, indent=1))
             budget = session_timeout or (600.0 * timeout_scale)

@@ -122,9 +122,10 @@ def write_report_html(
         ax.set_title(f"Score distribution (n={len(rows)}, max {top:g})")
         figs.append(("Score histogram", _png(fig)))
         plt.close(fig)
-        if per_test:
-            names = [_short(k) for k in per_test]
-            rates = [100 * d["passed"] / d["n"] if d["n"] else 0 for d in per_test.values()]
+        if any(d["n"] for d in per_test.values()):
+            graded = {k: d for k, d in per_test.items() if d["n"]}  # GPU tests skipped everywhere: left out
+            names = [_short(k) for k in graded]
+            rates = [100 * d["passed"] / d["n"] for d in graded.values()]
             fig, ax = plt.subplots(figsize=(7, 0.28 * len(names) + 1))
             ax.barh(names[::-1], rates[::-1], color="#5a9e6f")
             ax.set_xlim(0, 100)
