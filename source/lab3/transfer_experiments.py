@@ -151,7 +151,7 @@ def feature_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     raise TypeError(f"feature_fn: unsupported model {type(model).__name__}")
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def extract_features(
     model: nn.Module,
     images: np.ndarray,
@@ -243,7 +243,7 @@ def train_linear_probe(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * len(idx)
+            total += float(loss.detach()) * len(idx)
         sched.step()
         if writer is not None:
             writer.add_scalar(f"{tag}/train_loss", total / len(x), epoch)
@@ -325,8 +325,8 @@ def fit_images(
             seen += len(idx)
             step += 1
             if writer is not None:
-                writer.add_scalar(f"{tag}/train_loss", float(loss), step)
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+                writer.add_scalar(f"{tag}/train_loss", float(loss.detach()), step)
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
     return {"train_time_s": time.perf_counter() - start, "images_seen": seen}
 
 
@@ -369,7 +369,8 @@ class LabelsConfig:
     feature_size: int = 128  # input resolution of the frozen backbone
     finetune_size: int = 128  # input resolution when fine-tuning
     finetune_labels: tuple[int, ...] = (100, 1000, 5000)  # fine-tuning is the slow one on a CPU
-    scratch_images: int = 40_000  # images seen by the scratch CNN (epochs = this / labels, 10..100)
+    scratch_images: int = 40_000  # images seen by the scratch CNN (epochs = this / labels, 10..60)
+    scratch_width: int = 32  # SmallCNN width (16 is 4x cheaper)
     finetune_images: int = 10_000  # images seen when fine-tuning (epochs = this / labels, 2..10)
     probe_epochs: int = 100
 
@@ -381,6 +382,7 @@ class LabelsConfig:
             finetune_size=96,
             finetune_labels=(100,),
             scratch_images=6_000,
+            scratch_width=16,
             finetune_images=500,
             probe_epochs=60,
         )
@@ -468,7 +470,7 @@ def labels_experiment(
                 x, y = _chw(train_x[subsets[n]]), torch.from_numpy(train_y[subsets[n]])
                 epochs = int(np.clip(cfg.scratch_images // n, 10, 60))
                 fit = FitConfig(epochs=epochs, batch_size=min(128, max(32, n // 8)), lr=0.05)
-                model = SmallCNN(num_classes=10)
+                model = SmallCNN(num_classes=10, width=cfg.scratch_width)
                 info = fit_images(
                     model,
                     x,
@@ -700,12 +702,12 @@ class DomainConfig:
 
     @classmethod
     def quick(cls) -> DomainConfig:
-        return cls(source_per_class=500, source_epochs=6, test_per_class=100, finetune_epochs=15)
+        return cls(source_per_class=500, source_epochs=8, test_per_class=100, width=16, finetune_epochs=15)
 
 
 def _smallcnn_features(model: SmallCNN, images: np.ndarray, mean, std, device) -> torch.Tensor:
     model.eval().to(device)
-    with torch.inference_mode():
+    with torch.no_grad():
         return torch.cat(
             [
                 model.features(to_model_input(_chw(images[i : i + 256]), 32, mean, std).to(device)).cpu()
@@ -726,9 +728,10 @@ def domain_experiment(
     Backbones: a SmallCNN pretrained on CIFAR-10's six animal classes (related: same camera, size and
     statistics, different objects), one pretrained on an unrelated source (Fashion-MNIST or digits,
     see :func:`unrelated_source`), one with random weights (no pretraining), and ImageNet's
-    EfficientNet-Lite0. Each is used frozen (feature extraction + linear head, with your
-    ``freeze_backbone``); the SmallCNNs are also fine-tuned, and a SmallCNN is trained from scratch
-    on the few target labels. Returns the rows (``domain.csv``, figure ``domain.png``).
+    EfficientNet-Lite0. Each is used frozen (features computed once in eval mode, standardised, a
+    linear head on top); the SmallCNNs are also fine-tuned (your ``replace_head`` and
+    ``param_groups``), and a SmallCNN is trained from scratch on the few target labels for reference.
+    Returns the rows (``domain.csv``, figure ``domain.png``).
     """
     cfg = config or (DomainConfig.quick() if quick_mode() else DomainConfig())
     device = device or get_device()
@@ -796,27 +799,37 @@ def domain_experiment(
                 desc=f"pretrain {name[:20]}",
             )
             pre_s, n_src = info["train_time_s"], len(x)
-        # (a) frozen backbone: features + linear head, trained with freeze_backbone
+        # (a) feature extraction: the frozen backbone's features (eval mode), a linear head on them
+        start = time.perf_counter()
+        f_tr = _smallcnn_features(model, tgt_x, mean, std, device)
+        f_te = _smallcnn_features(model, tst_x, mean, std, device)
+        probe = train_linear_probe(f_tr, tgt_y, n_cls, epochs=100, seed=seed)
+        acc = _accuracy(probe(f_te), tst_y)
+        record(name, "features", acc, pre_s, time.perf_counter() - start, n_src)
+        # (b) fine-tuning: your replace_head and param_groups (backbone lr 10x smaller than the head's)
         start = time.perf_counter()
         head = transfer.replace_head(model, n_cls)
-        params = transfer.freeze_backbone(model, head)
-        opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=1e-3)
+        fit = FitConfig(epochs=cfg.finetune_epochs, batch_size=32, lr=0.05, backbone_lr=0.005)
+        opt = torch.optim.SGD(
+            transfer.param_groups(model, head, fit.backbone_lr, fit.lr, weight_decay=fit.weight_decay),
+            lr=fit.lr,
+            momentum=0.9,
+            nesterov=True,
+        )
         fit_images(
             model,
             _chw(tgt_x),
             tgt_y,
-            FitConfig(epochs=cfg.finetune_epochs, batch_size=32, lr=1e-2),
+            fit,
             mean=mean,
             std=std,
             optimizer=opt,
             device=device,
             seed=seed,
-            desc="linear head",
+            desc="fine-tune",
         )
-        acc = _accuracy(
-            predict_images(model, _chw(tst_x), image_size=32, mean=mean, std=std, device=device), tst_y
-        )
-        record(name, "features", acc, pre_s, time.perf_counter() - start, n_src)
+        logits = predict_images(model, _chw(tst_x), image_size=32, mean=mean, std=std, device=device)
+        record(name, "finetune", _accuracy(logits, tst_y), pre_s, time.perf_counter() - start, n_src)
         bar.update()
     # ImageNet: frozen EfficientNet-Lite0 + linear probe on cached features
     backbone = transfer.load_pretrained("efficientnet_lite0")
@@ -926,6 +939,23 @@ def _encode(tokenizer, sentences: Sequence[str], max_length: int, device) -> dic
     return {k: v.to(device) for k, v in batch.items()}
 
 
+@torch.no_grad()
+def _sentence_features(
+    model, tokenizer, sentences: Sequence[str], max_length: int, batch_size: int, device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen-encoder sentence vectors: the pooled ``[CLS]`` output and the masked mean of the tokens."""
+    cls, mean = [], []
+    for i in tqdm(range(0, len(sentences), batch_size), desc="text features", leave=False):
+        batch = _encode(tokenizer, sentences[i : i + batch_size], max_length, device)
+        out = model.bert(**batch)
+        mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+        cls.append(out.pooler_output.float().cpu())
+        mean.append(
+            ((out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp_min(1)).float().cpu()
+        )  # (B, H)
+    return torch.cat(cls), torch.cat(mean)
+
+
 def text_experiment(
     config: TextConfig | None = None,
     *,
@@ -962,43 +992,49 @@ def text_experiment(
             ]
         )
 
-    # --- feature extraction: frozen encoder, pooled [CLS] features computed once
+    # --- feature extraction: frozen encoder, sentence vectors computed once, a linear head on them
     seed_everything(seed)
     model, tokenizer = transfer.text_classifier(2, mode="features")
     model.to(device).eval()
-    start = time.perf_counter()
-    with torch.inference_mode():
-        feats = torch.cat(
-            [
-                model.bert(**_encode(tokenizer, train_s[i : i + bs], cfg.max_length, device))
-                .pooler_output.float()
-                .cpu()
-                for i in tqdm(range(0, len(train_s), bs), desc="text features", leave=False)
-            ]
-        )
-    head = model.classifier.cpu()
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.head_lr, weight_decay=1e-3)
-    for epoch in range(cfg.head_epochs):
-        loss = F.cross_entropy(head(feats), train_y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        writer.add_scalar("features/train_loss", float(loss), epoch)
-    t = time.perf_counter() - start
-    model.to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    acc = _accuracy(predict(model, tokenizer), test_y)
-    rows.append(
-        {
-            "method": "features",
-            "train_sentences": len(train_s),
-            "test_accuracy": round(acc, 4),
-            "train_time_s": round(t, 2),
-            "trainable_params": trainable,
-            "epochs": cfg.head_epochs,
-        }
+    start = time.perf_counter()
+    cls_tr, mean_tr = _sentence_features(model, tokenizer, train_s, cfg.max_length, bs, device)
+    t_feats = time.perf_counter() - start
+    cls_te, mean_te = _sentence_features(model, tokenizer, test_s, cfg.max_length, bs, device)
+    variants = (
+        ("features", "[CLS] pooler (the model's own head input)", cls_tr, cls_te, model.classifier.cpu()),
+        (
+            "features-mean",
+            "mean of the token vectors (how all-MiniLM-L6-v2 was trained)",
+            mean_tr,
+            mean_te,
+            nn.Linear(mean_tr.shape[1], 2),
+        ),
     )
-    tqdm.write(f"[text] features: test acc {acc:.3f}, {t:.1f} s")
+    for method, what, f_tr, f_te, head in variants:
+        start = time.perf_counter()
+        opt = torch.optim.AdamW(head.parameters(), lr=cfg.head_lr, weight_decay=1e-3)
+        for epoch in range(cfg.head_epochs):
+            loss = F.cross_entropy(head(f_tr), train_y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            writer.add_scalar(f"{method}/train_loss", float(loss.detach()), epoch)
+        t = t_feats + time.perf_counter() - start
+        with torch.no_grad():
+            acc = _accuracy(head(f_te), test_y)
+        rows.append(
+            {
+                "method": method,
+                "train_sentences": len(train_s),
+                "test_accuracy": round(acc, 4),
+                "train_time_s": round(t, 2),
+                "trainable_params": trainable,
+                "epochs": cfg.head_epochs,
+                "sentence_vector": what,
+            }
+        )
+        tqdm.write(f"[text] {method}: test acc {acc:.3f}, {t:.1f} s")
 
     # --- full fine-tuning
     seed_everything(seed)
@@ -1022,7 +1058,7 @@ def text_experiment(
             opt.step()
             sched.step()
             step += 1
-            writer.add_scalar("finetune/train_loss", float(loss), step)
+            writer.add_scalar("finetune/train_loss", float(loss.detach()), step)
     t = time.perf_counter() - start
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     acc = _accuracy(predict(model, tokenizer), test_y)
@@ -1034,6 +1070,7 @@ def text_experiment(
             "train_time_s": round(t, 2),
             "trainable_params": trainable,
             "epochs": cfg.finetune_epochs,
+            "sentence_vector": "[CLS] pooler, every layer trained",
         }
     )
     tqdm.write(f"[text] finetune: test acc {acc:.3f}, {t:.1f} s")
@@ -1054,11 +1091,11 @@ def plot_text(rows: Sequence[dict], path: str | Path) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
     names = [r["method"] for r in rows]
-    axes[0].bar(names, [r["test_accuracy"] for r in rows], color=["tab:blue", "tab:orange"][: len(rows)])
+    axes[0].bar(names, [r["test_accuracy"] for r in rows], color=["tab:blue", "tab:cyan", "tab:orange"][: len(rows)])
     axes[0].set(
         ylim=(0.5, 1.0), ylabel="test accuracy", title=f"SST-2, {rows[0]['train_sentences']} sentences"
     )
-    axes[1].bar(names, [r["train_time_s"] for r in rows], color=["tab:blue", "tab:orange"][: len(rows)])
+    axes[1].bar(names, [r["train_time_s"] for r in rows], color=["tab:blue", "tab:cyan", "tab:orange"][: len(rows)])
     axes[1].set(ylabel="training time (s)", title="training time")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
