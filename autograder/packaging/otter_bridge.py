@@ -31,7 +31,7 @@ SOURCE = PAYLOAD.parent.parent  # AG/source (PAYLOAD = AG/source/files/lab3_auto
 AG_ROOT = SOURCE.parent
 ENTRY_FILE = "lab3_entry.py"
 # what otter copies into the submission folder besides the student's files
-INJECTED = {"tests", "__init__.py", "__pycache__", ENTRY_FILE}
+INJECTED = {"tests", "__init__.py", "__pycache__", ENTRY_FILE, "lab3_autograder"}
 DEFAULT_TIMEOUT = 1800.0
 
 _cache: dict[str, Any] | None = None
@@ -46,19 +46,25 @@ def _otter_injected() -> set[str]:
 
 
 def student_copy(submission: Path, dest: Path) -> Path:
-    """Copy the student's part of ``submission`` (without what otter injected) into ``dest``."""
+    """Copy the graded modules found in ``submission`` (not in what otter injected) into ``dest``.
+
+    Relative paths are kept, so the engine's rules (``lab3/`` first, then the shallowest) still apply;
+    links and anything else are left behind.
+    """
+    from autograder.engine.staging import GRADED_MODULES
+
+    wanted = {f"{m}.py" for m in GRADED_MODULES}
     skip = _otter_injected()
     dest.mkdir(parents=True, exist_ok=True)
-    for entry in sorted(os.listdir(submission)):
-        if entry in skip:
-            continue
-        src = submission / entry
-        if src.is_symlink():
-            continue  # the engine refuses links anyway; never follow one on the trusted side
-        if src.is_dir():
-            shutil.copytree(src, dest / entry, symlinks=True)
-        elif src.is_file():
-            shutil.copy2(src, dest / entry)
+    for dirpath, dirnames, filenames in os.walk(submission, followlinks=False):
+        rel = Path(dirpath).relative_to(submission)
+        top = rel == Path(".")
+        dirnames[:] = sorted(d for d in dirnames if not (top and d in skip) and len(rel.parts) < 6)
+        for name in filenames:
+            src = Path(dirpath) / name
+            if name in wanted and src.is_file() and not src.is_symlink():
+                (dest / rel).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest / rel / name)
     return dest
 
 

@@ -147,3 +147,22 @@ def test_build_refuses_a_stale_manifest(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="manifest.json does not match the graders"):
         build_autograder_zip(tmp_path)
     assert not (tmp_path / "autograder" / "dist").exists()
+
+
+def test_otter_bridge_copies_only_the_students_graded_modules(tmp_path: Path) -> None:
+    """What otter injected (tests/, the entry, the payload copy) and non-module files stay behind."""
+    from autograder.packaging import otter_bridge
+
+    sub = tmp_path / "submission"
+    (sub / "lab3").mkdir(parents=True)
+    (sub / "lab3" / "attention.py").write_text("# student\n")
+    (sub / "optim.py").write_text("# flat\n")
+    (sub / "notes.txt").write_text("notes\n")
+    for injected in ("tests", "lab3_autograder/assignments/lab3"):
+        (sub / injected).mkdir(parents=True)
+        (sub / injected / "training.py").write_text("# not the student's\n")
+    (sub / "lab3_entry.py").write_text("LAB3_OTTER_ENTRY = True\n")
+    (sub / "lab3" / "vit.py").symlink_to("/etc/hostname")
+    copy = otter_bridge.student_copy(sub, tmp_path / "copy")
+    copied = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*.py"))
+    assert copied == ["lab3/attention.py", "optim.py"]
