@@ -68,6 +68,44 @@ def student_copy(submission: Path, dest: Path) -> Path:
     return dest
 
 
+def sanitize_zips(folder: Path) -> list[str]:
+    """Rewrite each top-level ``*.zip`` of ``folder`` to hold only the graded modules; return the rest.
+
+    ``otter grade`` extracts the submission zip into the folder where its kernel runs, and that folder is
+    first on the kernel's ``sys.path``: a student ``otter/`` package there would run in the grading kernel
+    at its first ``import otter``. ``run_autograder`` calls this first (``python -m
+    autograder.packaging.otter_bridge sanitize DIR``), so only ``<graded module>.py`` files get extracted.
+    """
+    import zipfile
+    from pathlib import PurePosixPath
+
+    from autograder.engine.staging import GRADED_MODULES, MAX_MODULE_BYTES
+
+    wanted = {f"{m}.py" for m in GRADED_MODULES}
+    dropped: list[str] = []
+    for zpath in sorted(folder.glob("*.zip")):
+        keep: dict[str, bytes] = {}
+        try:
+            with zipfile.ZipFile(zpath) as zf:
+                for info in zf.infolist()[:20_000]:
+                    name = info.filename.replace("\\", "/")
+                    parts = PurePosixPath(name).parts
+                    safe = (not name.startswith("/") and ".." not in parts and len(parts) <= 6
+                            and not info.is_dir() and info.file_size <= MAX_MODULE_BYTES)
+                    if safe and parts and parts[-1] in wanted and parts[0] != "__MACOSX" and name not in keep:
+                        keep[name] = zf.read(info)
+                    elif not info.is_dir():
+                        dropped.append(f"{zpath.name}:{name[:200]}")
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+            dropped.append(f"{zpath.name}: unreadable ({exc})")
+        tmp = zpath.with_name(f".{zpath.name}.tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in keep.items():
+                zf.writestr(name, data)
+        os.replace(tmp, zpath)
+    return dropped
+
+
 def _hide_payload_copy(submission: Path) -> None:
     """Otter copied files/lab3_autograder (graders included) into the submission folder: remove it."""
     copy = submission / PAYLOAD.name
@@ -131,3 +169,12 @@ def check(test_id: str) -> None:
     if t.get("status") == "passed":
         return
     raise AssertionError(str(t.get("output") or t.get("status") or "failed"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "sanitize":
+        gone = sanitize_zips(Path(sys.argv[2]))
+        print(f"otter bridge: kept only the graded modules of the submission zip(s); dropped {len(gone)}")
+        sys.exit(0)
+    print("usage: python -m autograder.packaging.otter_bridge sanitize SUBMISSION_DIR", file=sys.stderr)
+    sys.exit(2)

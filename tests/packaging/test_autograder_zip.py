@@ -166,3 +166,20 @@ def test_otter_bridge_copies_only_the_students_graded_modules(tmp_path: Path) ->
     copy = otter_bridge.student_copy(sub, tmp_path / "copy")
     copied = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*.py"))
     assert copied == ["lab3/attention.py", "optim.py"]
+
+
+def test_otter_grade_submission_zip_is_sanitized(tmp_path: Path) -> None:
+    """Before otter extracts it next to its kernel, the zip keeps only the graded modules."""
+    from autograder.packaging import otter_bridge
+
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    with zipfile.ZipFile(sub / "student.zip", "w") as zf:
+        zf.writestr("lab3/attention.py", "# student\n")
+        zf.writestr("otter/__init__.py", "raise SystemExit('hijacked the grading kernel')\n")
+        zf.writestr("sitecustomize.py", "x = 1\n")
+        zf.writestr("../optim.py", "# escapes\n")
+    dropped = otter_bridge.sanitize_zips(sub)
+    with zipfile.ZipFile(sub / "student.zip") as zf:
+        assert zf.namelist() == ["lab3/attention.py"]
+    assert len(dropped) == 3
