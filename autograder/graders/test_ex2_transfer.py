@@ -73,6 +73,8 @@ def _check_head(res: dict, arch: str, num_classes: int, *, what: str) -> None:
     changed = [k for k in before if not k.startswith(prefix) and before[k] != after.get(k)]
     if changed:
         fail(f"{what}: replace_head also changed {', '.join(changed[:3])}; change the head only")
+    if res.get("forward_error"):
+        fail(f"{what}: model(x) fails after replace_head: {res['forward_error']}")
     out = get_tensor(res, "out", f"{what}: model output")
     check_shape(out, (2, num_classes), f"{what}: model(x) after replace_head")
 
@@ -145,7 +147,13 @@ def _moved(res: dict) -> tuple[list[str], list[str], list[str]]:
     return moved, learned, gone
 
 
+NOTHING_TRAINS = ("nothing in the model requires grad after freeze_backbone (or it returned no parameters): "
+                  "the head's parameters must stay trainable (requires_grad=True) and be returned")
+
+
 def _check_frozen(res: dict, what: str) -> None:
+    if res.get("loss_requires_grad") is False:
+        fail(f"{what}: {NOTHING_TRAINS}")
     moved, learned, gone = _moved(res)
     stats = [k for k in gone if k.endswith(("running_mean", "running_var"))]
     if stats:
@@ -168,6 +176,8 @@ def test_freeze_returns_head_parameters(student):
     if res.get("returned") is None:
         fail(f"freeze_backbone must return a list of parameters, got a {res.get('returned_type')}")
     returned, head = res["returned"], res.get("head_params") or []
+    if res.get("loss_requires_grad") is False and not returned:
+        fail(NOTHING_TRAINS)
     if sorted(returned) != sorted(head) or len(returned) != len(head):
         fail(f"freeze_backbone must return exactly the head's parameters {head}, got {returned[:6]}")
     trainable = res.get("requires_grad") or []
@@ -323,7 +333,9 @@ def test_transfer_accuracy_cifar_vehicles(student):
     """A frozen ImageNet EfficientNet-Lite0 with your replace_head + freeze_backbone learns CIFAR vehicles"""
     x, y, xt, yt = _cifar_vehicles(25, 50)
     res = student.call("transfer.transfer_fit", timeout=150, train_x=x, train_y=y, test_x=xt, num_classes=4)
-    pred = get_tensor(_as_dict(res, "transfer run"), "pred", "predictions on the test images")
+    if _as_dict(res, "transfer run").get("no_trainable_parameters"):
+        fail(f"transfer run: {NOTHING_TRAINS}")
+    pred = get_tensor(res, "pred", "predictions on the test images")
     check_shape(pred, (len(yt),), "predictions on the test images")
     acc = float((pred.long() == yt).float().mean())
     if acc < TRANSFER_THRESHOLD:

@@ -103,9 +103,13 @@ def replace_head(arch: str, num_classes: int, seed_value: int = 0, dtype: str = 
     res["at_path_type"] = type(at_path).__name__
     size = INPUT_SIZE.get(arch, 64)
     model.eval()
-    with torch.no_grad():
-        out = model(torch.randn(2, 3, size, size, dtype=getattr(torch, dtype)))
-    res["out"] = tensor_or_none(out)
+    try:  # a head of the wrong size fails here; the grader explains it from the facts above
+        with torch.no_grad():
+            out = model(torch.randn(2, 3, size, size, dtype=getattr(torch, dtype)))
+        res["out"] = tensor_or_none(out)
+    except Exception as exc:  # noqa: BLE001
+        res["out"] = None
+        res["forward_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     return res
 
 
@@ -136,11 +140,15 @@ def freeze(arch: str, num_classes: int, x, y, *, steps: int = 2, call_train: boo
         "before": fingerprints(model),
     }
     params = list(returned) if isinstance(returned, (list, tuple)) else list(head.parameters())
-    opt = torch.optim.SGD(params, lr=lr)
+    opt = torch.optim.SGD(params, lr=lr) if params else None
+    res["loss_requires_grad"] = True
     for _ in range(steps):
         if call_train:
             model.train()
         loss = torch.nn.functional.cross_entropy(model(x), y)
+        if opt is None or not loss.requires_grad:  # nothing trainable: report it, the grader explains
+            res["loss_requires_grad"] = False
+            continue
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -245,6 +253,8 @@ def transfer_fit(train_x, train_y, test_x, num_classes: int, *, size: int = 96, 
         x = F.interpolate(x.float() / 255, size=(size, size), mode="bilinear", align_corners=False)
         return (x - 0.5) / 0.5
 
+    if not list(params):
+        return {"pred": None, "losses": [], "no_trainable_parameters": True}
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
     g = torch.Generator().manual_seed(seed_value)
     losses = []
@@ -255,6 +265,8 @@ def transfer_fit(train_x, train_y, test_x, num_classes: int, *, size: int = 96, 
         for i in range(0, len(perm), batch_size):
             idx = perm[i:i + batch_size]
             loss = F.cross_entropy(model(prep(train_x[idx])), train_y[idx])
+            if not loss.requires_grad:
+                return {"pred": None, "losses": losses, "no_trainable_parameters": True}
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -380,10 +380,10 @@ class LabelsConfig:
             labels=(100, 1000),
             test_per_class=50,
             finetune_size=96,
-            finetune_labels=(100,),
+            finetune_labels=(100, 1000),
             scratch_images=6_000,
             scratch_width=16,
-            finetune_images=500,
+            finetune_images=2_000,
             probe_epochs=60,
         )
 
@@ -1091,11 +1091,12 @@ def plot_text(rows: Sequence[dict], path: str | Path) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
     names = [r["method"] for r in rows]
-    axes[0].bar(names, [r["test_accuracy"] for r in rows], color=["tab:blue", "tab:cyan", "tab:orange"][: len(rows)])
+    colors = ["tab:blue", "tab:cyan", "tab:orange"][: len(rows)]
+    axes[0].bar(names, [r["test_accuracy"] for r in rows], color=colors)
     axes[0].set(
         ylim=(0.5, 1.0), ylabel="test accuracy", title=f"SST-2, {rows[0]['train_sentences']} sentences"
     )
-    axes[1].bar(names, [r["train_time_s"] for r in rows], color=["tab:blue", "tab:cyan", "tab:orange"][: len(rows)])
+    axes[1].bar(names, [r["train_time_s"] for r in rows], color=colors)
     axes[1].set(ylabel="training time (s)", title="training time")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
