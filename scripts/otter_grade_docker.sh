@@ -15,7 +15,8 @@
 #      /opt/lab3/data. (Containers cannot reach a package index here, so the zip's setup.sh finds
 #      everything installed and installs nothing.)
 #   4. the autograder zip (as `lab3 build` makes it, plus LAB3_GRADE_ONLY when set) and three submission
-#      zips in lab3/ layout: the solution, the blank stubs, the solution without the 1/sqrt(d_k) scale;
+#      zips: the solution and the blank stubs in lab3/ layout, the solution without the 1/sqrt(d_k) scale
+#      as flat files;
 #   5. `otter grade -n lab3 -a autograder.zip --ext zip --image <base> --no-network` on them, and
 #      `lab3 grade` on the same submissions: per-question totals must agree.
 # Options: LAB3_GRADE_ONLY="tag ..." (default: the full suite), WORK=..., KEEP_DOCKERD=1 (leave it running).
@@ -177,7 +178,8 @@ for name, src in (("solution", repo / "solutions" / "lab3"), ("stubs", repo / "a
                 scaled = "scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)"
                 assert scaled in text
                 text = text.replace(scaled, "scores = q @ k.transpose(-2, -1)")
-            zf.writestr(f"lab3/{m}.py", text)
+            # the buggy one is a flat upload (run_autograder puts its modules in lab3/ for otter)
+            zf.writestr(f"{m}.py" if name == "buggy" else f"lab3/{m}.py", text)
 print("submissions:", ", ".join(sorted(p.name for p in subs.iterdir())))
 PYEOF
 

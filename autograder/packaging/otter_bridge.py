@@ -69,12 +69,13 @@ def student_copy(submission: Path, dest: Path) -> Path:
 
 
 def sanitize_zips(folder: Path) -> list[str]:
-    """Rewrite each top-level ``*.zip`` of ``folder`` to hold only the graded modules; return the rest.
+    """Rewrite each top-level ``*.zip`` of ``folder`` as ``lab3/<graded module>.py`` only; return the rest.
 
     ``otter grade`` extracts the submission zip into the folder where its kernel runs, and that folder is
     first on the kernel's ``sys.path``: a student ``otter/`` package there would run in the grading kernel
-    at its first ``import otter``. ``run_autograder`` calls this first (``python -m
-    autograder.packaging.otter_bridge sanitize DIR``), so only ``<graded module>.py`` files get extracted.
+    at its first ``import otter``; flat modules would break otter's one-``.py`` rule. ``run_autograder``
+    calls this first (``python -m autograder.packaging.otter_bridge sanitize DIR``). The module kept is
+    the one the engine would take (inside a ``lab3/`` folder first, then the shallowest).
     """
     import zipfile
     from pathlib import PurePosixPath
@@ -84,6 +85,7 @@ def sanitize_zips(folder: Path) -> list[str]:
     wanted = {f"{m}.py" for m in GRADED_MODULES}
     dropped: list[str] = []
     for zpath in sorted(folder.glob("*.zip")):
+        best: dict[str, tuple[tuple[int, int], zipfile.ZipInfo]] = {}
         keep: dict[str, bytes] = {}
         try:
             with zipfile.ZipFile(zpath) as zf:
@@ -92,16 +94,20 @@ def sanitize_zips(folder: Path) -> list[str]:
                     parts = PurePosixPath(name).parts
                     safe = (not name.startswith("/") and ".." not in parts and len(parts) <= 6
                             and not info.is_dir() and info.file_size <= MAX_MODULE_BYTES)
-                    if safe and parts and parts[-1] in wanted and parts[0] != "__MACOSX" and name not in keep:
-                        keep[name] = zf.read(info)
+                    if safe and parts and parts[-1] in wanted and parts[0] != "__MACOSX":
+                        rank = (0 if len(parts) >= 2 and parts[-2] == "lab3" else 1, len(parts))
+                        if parts[-1] not in best or rank < best[parts[-1]][0]:
+                            best[parts[-1]] = (rank, info)
                     elif not info.is_dir():
                         dropped.append(f"{zpath.name}:{name[:200]}")
+                for module, (_, info) in best.items():
+                    keep[f"lab3/{module}"] = zf.read(info)
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
             dropped.append(f"{zpath.name}: unreadable ({exc})")
         tmp = zpath.with_name(f".{zpath.name}.tmp")
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in keep.items():
-                zf.writestr(name, data)
+            for name in sorted(keep):
+                zf.writestr(name, keep[name])
         os.replace(tmp, zpath)
     return dropped
 

@@ -169,17 +169,20 @@ def test_otter_bridge_copies_only_the_students_graded_modules(tmp_path: Path) ->
 
 
 def test_otter_grade_submission_zip_is_sanitized(tmp_path: Path) -> None:
-    """Before otter extracts it next to its kernel, the zip keeps only the graded modules."""
+    """Before otter extracts it next to its kernel, the zip keeps only the graded modules, in lab3/."""
     from autograder.packaging import otter_bridge
 
     sub = tmp_path / "submission"
     sub.mkdir()
     with zipfile.ZipFile(sub / "student.zip", "w") as zf:
         zf.writestr("lab3/attention.py", "# student\n")
+        zf.writestr("attention.py", "# the engine takes lab3/attention.py\n")
+        zf.writestr("work/optim.py", "# flat, one level down\n")
         zf.writestr("otter/__init__.py", "raise SystemExit('hijacked the grading kernel')\n")
         zf.writestr("sitecustomize.py", "x = 1\n")
         zf.writestr("../optim.py", "# escapes\n")
     dropped = otter_bridge.sanitize_zips(sub)
     with zipfile.ZipFile(sub / "student.zip") as zf:
-        assert zf.namelist() == ["lab3/attention.py"]
+        assert zf.namelist() == ["lab3/attention.py", "lab3/optim.py"]
+        assert zf.read("lab3/attention.py") == b"# student\n"
     assert len(dropped) == 3
