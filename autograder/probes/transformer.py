@@ -1,0 +1,116 @@
+"""Probes for ``lab3.transformer`` (run in the sandbox; see ``autograder/probes/__init__.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autograder.probes import seed, tensor_or_none
+
+
+def _build_encoder_layer(cfg: dict[str, Any], weights: dict[str, Any]):
+    """The student's TransformerEncoderLayer in float64, weights copied into the documented attributes."""
+    import torch
+    from lab3.transformer import TransformerEncoderLayer
+
+    layer = TransformerEncoderLayer(
+        cfg["d_model"],
+        cfg["num_heads"],
+        dim_feedforward=cfg["dim_feedforward"],
+        dropout=cfg.get("dropout", 0.0),
+        activation=cfg["activation"],
+        norm_first=cfg["norm_first"],
+    ).double()
+    targets = {
+        "self_attn.q_proj": layer.self_attn.q_proj,
+        "self_attn.k_proj": layer.self_attn.k_proj,
+        "self_attn.v_proj": layer.self_attn.v_proj,
+        "self_attn.out_proj": layer.self_attn.out_proj,
+        "linear1": layer.linear1,
+        "linear2": layer.linear2,
+        "norm1": layer.norm1,
+        "norm2": layer.norm2,
+    }
+    with torch.no_grad():
+        for name, module in targets.items():
+            module.weight.copy_(weights[f"{name}.weight"])
+            module.bias.copy_(weights[f"{name}.bias"])
+    return layer
+
+
+def encoder_layer(
+    cfg: dict[str, Any],
+    weights: dict[str, Any],
+    src,
+    src_mask=None,
+    src_key_padding_mask=None,
+    grad: bool = False,
+    train: bool = False,
+    seed_value: int = 0,
+) -> dict[str, Any]:
+    """Forward (``grad``: also d(sum(out * g)) / d src); in ``train`` mode it is called twice."""
+    import torch
+
+    seed(seed_value)
+    layer = _build_encoder_layer(cfg, weights)
+    layer.train(train)
+    if grad:
+        src = src.clone().requires_grad_(True)
+    out = layer(src, src_mask=src_mask, src_key_padding_mask=src_key_padding_mask)
+    res: dict[str, Any] = {"out": tensor_or_none(out)}
+    if train:
+        res["out_again"] = tensor_or_none(
+            layer(src, src_mask=src_mask, src_key_padding_mask=src_key_padding_mask)
+        )
+    if grad and isinstance(out, torch.Tensor):
+        g = torch.Generator().manual_seed(7)
+        (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum().backward()
+        res["grad_src"] = tensor_or_none(src.grad)
+    return res
+
+
+def train_reverse(
+    train_src, train_tgt, test_src, steps: int, lr: float = 1e-3, batch_size: int = 64, seed_value: int = 0
+) -> dict[str, Any]:
+    """Train the given ``Seq2SeqTransformer`` (on the student's code) on reversal; decode ``test_src``.
+
+    ``train_src (N, L+1)``, ``train_tgt (N, L+2)`` come from the grader; only predictions go back.
+    """
+    import math
+
+    import torch
+    import torch.nn.functional as F
+    from lab3.transformer import Seq2SeqTransformer
+
+    seed(seed_value)
+    torch.set_num_threads(1)
+    vocab = int(max(train_src.max(), train_tgt.max())) + 1
+    model = Seq2SeqTransformer(
+        vocab, vocab, d_model=64, num_heads=4, num_encoder_layers=2, num_decoder_layers=2,
+        dim_feedforward=128, dropout=0.0, max_len=64,
+    )  # fmt: skip
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    warmup = max(1, steps // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 0
+        optimizer,
+        lambda i: (
+            (i + 1) / warmup
+            if i < warmup
+            else 0.5 * (1 + math.cos(math.pi * (i - warmup) / (steps - warmup)))
+        ),
+    )
+    g = torch.Generator().manual_seed(seed_value)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(0, train_src.size(0), (batch_size,), generator=g)
+        src, tgt = train_src[idx], train_tgt[idx]
+        logits = model(src, tgt[:, :-1])
+        loss = F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    pred = model.greedy_decode(test_src, max_new_tokens=test_src.size(1), bos_idx=1, eos_idx=2)
+    return {"pred": tensor_or_none(pred), "final_loss": sum(losses[-10:]) / 10}
