@@ -24,6 +24,8 @@ def pe_table(d_model: int, max_len: int) -> dict[str, Any]:
 
     mod = SinusoidalPositionalEncoding(d_model, max_len=max_len)
     pe = getattr(mod, "pe", None)
+    # .to() below converts a Parameter in place: keep a copy of what the constructor made
+    pe = torch.Tensor.clone(pe.detach()) if isinstance(pe, torch.Tensor) else pe
     buffers = dict(mod.named_buffers())
     moved = mod.to(torch.float64)
     moved_pe = getattr(moved, "pe", None)

@@ -1,0 +1,83 @@
+"""The Exercise 1 model graders catch realistic mistakes and name them (one mutant of the solution each).
+
+Each case grades a submission made from the solution by one textual change (``autograder.build.mutants``)
+with only the fast tags (pe, encoder_layer, patch_embed), and checks that exactly the expected graders
+fail, with the diagnosis in the student-facing message. The trained-accuracy graders (vit, seq2seq) are
+covered by the solution / blank-stub runs of the engine's own tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder.build.mutants import GRADED_MODULES, Mutation, apply, write_submission
+
+REPO = Path(__file__).resolve().parents[2]
+FAST_TAGS = ["pe", "encoder_layer", "patch_embed"]
+
+MUTANTS = [
+    (
+        Mutation(
+            "pe_concatenated", "positional",
+            "        table[:, 0::2] = torch.sin(angles)  # even columns\n"
+            "        table[:, 1::2] = torch.cos(angles)  # odd columns\n",
+            "        table[:, : d_model // 2] = torch.sin(angles)\n"
+            "        table[:, d_model // 2 :] = torch.cos(angles)\n",
+        ),
+        {"test_pe_table_values": "concatenated", "test_pe_forward": "differs from the reference"},
+    ),
+    (
+        Mutation(
+            "pe_parameter", "positional",
+            'self.register_buffer("pe", table.to(torch.get_default_dtype()))',
+            "self.pe = nn.Parameter(table.to(torch.get_default_dtype()))",
+        ),
+        {"test_pe_is_a_buffer": "nn.Parameter"},
+    ),
+    (
+        Mutation("encoder_norm_order_swapped", "transformer",
+                 "        if self.norm_first:\n            h = self.norm1(x)",
+                 "        if not self.norm_first:\n            h = self.norm1(x)"),
+        {
+            "test_encoder_layer_post_norm": "computed as pre-norm",
+            "test_encoder_layer_pre_norm": "computed as post-norm",
+            "test_encoder_layer_masks": "differs from the reference",
+            "test_encoder_layer_backward": "differs from the reference",
+        },
+    ),
+    (
+        Mutation("encoder_activation_ignored", "transformer",
+                 "ff = self.linear2(self.dropout(self.activation(self.linear1(h))))",
+                 "ff = self.linear2(self.dropout(F.relu(self.linear1(h))))"),
+        {"test_encoder_layer_pre_norm": "uses relu instead of self.activation"},
+    ),
+    (
+        Mutation("patch_column_major", "vit",
+                 "        x = x.flatten(2)", "        x = x.transpose(2, 3).flatten(2)"),
+        {
+            "test_patch_embed_values": "column-major",
+            "test_patch_embed_other_sizes": "column-major",
+            "test_patch_embed_backward": "column-major",
+        },
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutation,expected", MUTANTS, ids=[m.name for m, _ in MUTANTS])
+def test_grader_names_the_mistake(tmp_path: Path, mutation: Mutation, expected: dict[str, str]) -> None:
+    from autograder.engine.grade import grade_submission
+
+    solution = {m: (REPO / "source" / "lab3" / f"{m}.py").read_text(encoding="utf-8") for m in GRADED_MODULES}
+    submission = write_submission(apply(solution, [mutation]), tmp_path / "submission")
+    result = grade_submission(
+        submission, tmp_path / "out", only_tags=FAST_TAGS, manifest=tmp_path / "none.json"
+    )
+    outcome = {t.id.split("::")[1]: t for t in result.tests}
+    assert len(outcome) == 12, sorted(outcome)
+    failed = {name for name, t in outcome.items() if t.status != "passed"}
+    assert failed == set(expected), {n: outcome[n].output[:200] for n in failed ^ set(expected)}
+    for name, phrase in expected.items():
+        assert phrase in outcome[name].output, f"{name}: {outcome[name].output[:400]}"
