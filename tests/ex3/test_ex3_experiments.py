@@ -54,6 +54,7 @@ def test_optimizer_comparison_rows_and_logs(tiny, tmp_path) -> None:
     assert (tmp_path / "curves.png").stat().st_size > 0 and len(fig.axes) == 2
 
 
+@pytest.mark.slow
 def test_regularization_ablation_reports_the_gap(tiny, tmp_path) -> None:
     cfg, data = tiny
     rows, _ = ex3.regularization_ablation(data, cfg, "cpu", variants=("none", "augmentation"))
