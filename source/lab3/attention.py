@@ -203,10 +203,10 @@ class MultiHeadAttention(nn.Module):
         masks = []
         if attn_mask is not None:
             if attn_mask.dim() == 3:
-                attn_mask = attn_mask.view(B, H, T, S)  # (B*H, T, S) -> (B, H, T, S)
+                attn_mask = attn_mask.reshape(B, H, T, S)  # (B*H, T, S) -> (B, H, T, S)
             masks.append(attn_mask)  # (T, S) or (B, H, T, S)
         if key_padding_mask is not None:
-            masks.append(key_padding_mask.view(B, 1, 1, S))  # (B, 1, 1, S): the same for every query
+            masks.append(key_padding_mask.reshape(B, 1, 1, S))  # (B, 1, 1, S): the same for every query
         mask = None
         if len(masks) == 1:
             mask = masks[0]

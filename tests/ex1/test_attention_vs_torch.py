@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -131,6 +133,11 @@ def _masks(kind: str, dtype: torch.dtype, src_len: int, gen: torch.Generator) ->
             "attn_mask": torch.randn(B * H, T, src_len, dtype=dtype, generator=gen),
             "key_padding_mask": torch.randn(B, src_len, dtype=dtype, generator=gen),
         }
+    if kind == "mixed":  # bool attn_mask + float key_padding_mask (torch warns, but supports it)
+        return {
+            "attn_mask": _rand_bool_mask(T, src_len, gen=gen),
+            "key_padding_mask": torch.randn(B, src_len, dtype=dtype, generator=gen),
+        }
     raise AssertionError(kind)
 
 
@@ -144,6 +151,7 @@ MASK_KINDS = [
     "attn_float_3d",
     "both_bool",
     "both_float",
+    "mixed",
 ]
 
 
@@ -163,7 +171,9 @@ def test_mha_matches_torch(dtype: torch.dtype, mask_kind: str, mode: str, averag
         value = torch.randn(B, S, E, dtype=dtype, generator=gen)
     masks = _masks(mask_kind, dtype, src_len, gen)
     out, w = mine(query, key, value, average_attn_weights=average, **masks)
-    ref_out, ref_w = ref(query, key, value, average_attn_weights=average, **masks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "mismatched key_padding_mask and attn_mask"
+        ref_out, ref_w = ref(query, key, value, average_attn_weights=average, **masks)
     tol = TOL[dtype]
     assert_rel_close(out, ref_out, tol, "MHA output")
     assert w.shape == ((B, T, src_len) if average else (B, H, T, src_len))
