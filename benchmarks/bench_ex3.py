@@ -2,8 +2,9 @@
 
 1. Overhead — ``lab3.training.train_one_epoch`` (amp=False, k=1, no clipping, no writer) against a bare
    float32 loop (forward, loss, backward, step, zero_grad) on the same model, the same in-memory
-   batches, the same number of threads; the two are run alternately ``--repeats`` times and the
-   medians compared. Budget (issue 5): overhead <= 5 %.
+   batches, the same number of threads; the two are run alternately ``--repeats`` times and compared
+   by their medians, the median of paired ratios and their best runs (the least disturbed by other
+   load on a shared machine). Budget (issue 5): overhead <= 5 %.
 2. Accuracy in a budget — ``fit`` on a stratified 5 000-image CIFAR-10 subset with the small CNN
    (``SmallCNN`` width 16, batch norm, channels-last), AdamW (lr 3e-3, weight decay 0.05) from
    ``build_optimizer``, 10 % warmup + cosine, label smoothing 0.1, batch 64, 6 epochs, no augmentation
@@ -17,8 +18,9 @@ Usage::
     .venv/bin/python benchmarks/bench_ex3.py --only overhead --repeats 9
     .venv/bin/python benchmarks/bench_ex3.py --only fit --epochs 6 --width 16
 
-Timings on a shared machine are noisy: the figures are medians of alternated runs, and the header of
-the output records torch, threads and the load average at start.
+Timings on a shared machine are noisy: compare alternated runs, and read the header of the output,
+which records torch, threads and the load average at start (``--threads 1`` steadies an overloaded
+machine).
 """
 
 from __future__ import annotations
