@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lab 3 autograder set-up: Gradescope runs it once when it builds the grading image (Ubuntu 22.04, root);
-# `otter grade` runs it while building its Docker image (there only this file and requirements*.txt exist yet).
+# `otter grade` runs it while building its Docker image (there only this file and requirements.* exist yet).
 #
 # Makes a virtual environment $LAB3_HOME/venv (default /opt/lab3/venv, outside /autograder/source so the
 # unprivileged sandbox user can run it) with the CPU build of torch and the grading requirements, then
