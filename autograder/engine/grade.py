@@ -251,8 +251,8 @@ def grade_submission(
                 "only_tags": only_tags or [],
                 "hide": _hidden_paths(out, graders, manifest_path),
                 "timeout_scale": timeout_scale,
-                "limits": {"threads": threads or max(1, cpus // 2), **(limits or {})},
-                "trusted_threads": threads or max(1, cpus // 2),
+                "limits": {"threads": threads or cpus, **(limits or {})},
+                "trusted_threads": threads or cpus,
             }
             if iso.root and not iso.namespaces and iso.uid is not None:
                 log_lines += _protect_by_permissions(cfg["hide"])

@@ -302,12 +302,23 @@ class Sandbox:
                 "your code broke the grader's communication channel (it wrote to it or sent malformed data)",
                 detail=f"{what}: {exc}",
             ) from None
+        self._recycle_if_polluted(what)
         if rkind == "ok" and isinstance(rbody, dict) and "value" in rbody:
             return rbody["value"]
         if rkind == "error" and isinstance(rbody, dict):
             raise _student_error(rbody)
         self.kill(restart=True)
         raise StudentCrash("your code sent an unexpected answer to the grader", detail=f"{what}: {rkind}")
+
+    def _recycle_if_polluted(self, what: str) -> None:
+        """Student code left processes behind (forks, daemons): the next test gets a fresh child, so
+        nothing one call started can affect another test. Needs a cgroup to see them."""
+        if self.cgroup is None:
+            return
+        extra = len(self.cgroup.pids()) - 1  # the child itself
+        if extra > 0:
+            self.log(f"{what}: student code left {extra} process(es) behind; starting a fresh child")
+            self.kill(restart=True)
 
     def _crashed(self, what: str) -> StudentCrash:
         oom = self.cgroup.oom_killed() if self.cgroup is not None else False

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import REPO, make_submission, solution_text, stub_text
+from engine_helpers import REPO, make_submission, solution_text, stub_text
 
 from autograder.engine import grade_submission, isolation
 

@@ -1,4 +1,4 @@
-"""Every malicious or broken submission of ``cases.py`` graded for real (slow; one sandbox per case).
+"""Every malicious or broken submission of ``security_cases.py`` graded for real (slow; one sandbox per case).
 
 For each case: results.json exists and is strict, valid Gradescope JSON; every test has the expected
 status (tampering never gains points, unrelated functions unaffected); the run ends within its bound;
@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from cases import CASES, Case
-from conftest import check_results_schema, sandbox_processes, snapshot, strict_json
+from security_cases import CASES, Case
+from security_helpers import check_results_schema, payload_landed, sandbox_processes, snapshot, strict_json
 
 from autograder.engine import grade_submission
 
@@ -107,6 +107,7 @@ def test_case(case: Case, tmp_path: Path, ex1_graders, is_root, server):
         time.sleep(0.2)
     assert sandbox_processes(str(out)) == [], "sandbox processes outlived the run"
     assert snapshot() == before, "a grader file changed"
+    assert payload_landed() == [], "a forged result reached a grader file"
     assert not hits, f"the sandbox reached the grader's network server: {hits}"
     assert not list(Path("/tmp").glob(f"lab3_marker_{token}")), "a file escaped into the host /tmp"
     assert not Path("/tmp/lab3_evil").exists() and not Path("/tmp/lab3_evil_abs").exists()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from helpers import REPO, solution_text  # noqa: E402
+from engine_helpers import REPO, solution_text  # noqa: E402
 
 FUNCS = {"causal": "causal_mask", "sdpa": "scaled_dot_product_attention", "mha": "forward"}
 
@@ -172,8 +172,11 @@ CASES: list[Case] = [
             "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):\n    signal.signal(s, signal.SIG_IGN)\n"
             "while True:\n    pass",
             pre={
-                "sdpa": "import os, threading, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-                "        time.sleep(3600)\n    os._exit(0)\n"
+                # only once (a marker in the working folder, which outlives a child): the engine starts a
+                # fresh child after a call that leaves processes behind
+                "sdpa": "import os, threading, time\nif not os.path.exists('forked'):\n    open('forked', 'w').close()\n"
+                "    if os.fork() == 0:\n        os.setsid()\n        if os.fork() == 0:\n"
+                "            time.sleep(3600)\n        os._exit(0)\n"
                 "threading.Thread(target=time.sleep, args=(3600,)).start()"
             },
         ),
@@ -192,17 +195,23 @@ CASES: list[Case] = [
     Case(
         "memory_fork_disk",
         "resource",
-        ["memory bomb in causal_mask", "fork bomb in sdpa", "disk fill in forward"],
+        [
+            "fork bomb (children that sleep forever) in causal_mask",
+            "memory bomb in forward, contained: it goes on only after a MemoryError",
+            "disk fill in forward, contained: the answer is right only if the write was stopped",
+        ],
         att(
-            causal="blocks = []\nwhile True:\n    blocks.append(bytearray(64 << 20))",
+            causal="import os, time\nfor _ in range(2000):\n    try:\n        pid = os.fork()\n"
+            "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(3600)\n        os._exit(0)\n"
+            "raise RuntimeError('fork bomb stopped by the process limit')",
             pre={
-                "sdpa": "import os, time\nkids = 0\nwhile kids < 2000:\n    try:\n        pid = os.fork()\n"
-                "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(3600)\n"
-                "        os._exit(0)\n    kids += 1"
+                "mha": "blocks = []\ntry:\n    while True:\n        blocks.append(bytearray(64 << 20))\n"
+                "except MemoryError:\n    del blocks\n"
+                "try:\n    with open('big.bin', 'wb') as fh:\n        for _ in range(1000):\n"
+                "            fh.write(b'x' * (1 << 20))\n    return None, None\nexcept OSError:\n    pass"
             },
-            mha="with open('big.bin', 'wb') as fh:\n    for _ in range(1000):\n        fh.write(b'x' * (1 << 20))",
         ),
-        {"causal": (FAIL, "MemoryError"), "sdpa": (PASS, None), "mha": (FAIL, "File too large")},
+        {"causal": (FAIL, "fork bomb stopped"), "sdpa": (PASS, None), "mha": (PASS, None)},
         only=["causal_mask", "sdpa", "mha"],
         needs_root=True,
         bound_s=150,
@@ -223,7 +232,7 @@ CASES: list[Case] = [
                 "sdpa": "import os\nfor p in ('@REPO@/autograder/graders/test_ex1_attention.py', '@REPO@/autograder/manifest.json',\n"
                 "          '@REPO@/source/lab3/attention.py', '@REPO@/solutions/lab3/attention.py',\n"
                 "          '@OUT@/instructor/records.jsonl', '@OUT@/instructor/config.json', '/root/.bash_history',\n"
-                "          '@REPO@/tests/security/cases.py'):\n"
+                "          '@REPO@/tests/security/security_cases.py'):\n"
                 "    try:\n        with open(p) as fh:\n            if fh.read(10):\n                return None, None\n"
                 "    except OSError:\n        pass\n"
                 "for d in ('@REPO@/autograder/graders', '@OUT@', '/root/.cache', '@REPO@/source'):\n    try:\n        if os.listdir(d):\n"
@@ -413,6 +422,57 @@ return out, (w.mean(1) if average_attn_weights else w)
         ),
         {"causal": (PASS, None)},
         only=["causal_mask"],
+    ),
+    Case(
+        "recursion_and_deep_result",
+        "output",
+        ["infinite recursion in causal_mask", "a 100000-deep nested list as a result (sdpa)"],
+        att(
+            causal="def f(n):\n    return f(n + 1)\nreturn f(0)",
+            sdpa="deep = []\nfor _ in range(100000):\n    deep = [deep]\nreturn deep, deep",
+        ),
+        {"causal": (FAIL, "RecursionError"), "sdpa": (FAIL, None)},
+        only=["causal_mask", "sdpa"],
+    ),
+    Case(
+        "grader_detection",
+        "tampering",
+        [
+            "looks for the grader's environment (PYTEST_*, LAB3_*, PYTHONPATH),"
+            " a terminal, and the grader's files in its working folder"
+        ],
+        att(
+            pre={
+                "causal": "import os, sys\nleaks = [k for k in os.environ if k.startswith(('PYTEST', 'LAB3', 'PYTHONPATH', 'VIRTUAL_ENV'))]\n"
+                "if leaks or sys.stdin.isatty() or os.listdir('.') or sys.flags.isolated != 1:\n"
+                "    " + WRONG
+            }
+        ),
+        {"causal": (PASS, None)},
+        only=["causal_mask"],
+    ),
+    Case(
+        "null_bytes_module",
+        "crash",
+        ["attention.py is binary garbage with NUL bytes"],
+        {"lab3/attention.py": b"\x00\x01\x02 binary \xff\xfe garbage\n"},
+        {"all": (FAIL, "attention.py could not be imported")},
+        only=["causal_mask"],
+    ),
+    Case(
+        "windows_flat_zip",
+        "crash",
+        [
+            "a correct attention.py with a UTF-8 BOM and CRLF line ends, flat in a zip,"
+            " next to an older stub in a sub-folder (the flat one must not lose)"
+        ],
+        {},
+        {"all": (PASS, None)},
+        only=["causal_mask", "sdpa"],
+        zip_entries=[
+            ("attention.py", b"\xef\xbb\xbf" + solution_text("attention").replace("\n", "\r\n").encode()),
+            ("old/attention.py", b"raise NotImplementedError\n"),
+        ],
     ),
     # ------------------------------------------------------------------ submission shape
     Case(
