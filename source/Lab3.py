@@ -59,7 +59,6 @@ print("quick mode:", QUICK)
 # `tensorboard --logdir runs/ex1`.
 
 # %%
-import torch
 from IPython.display import display
 from torch import nn
 
