@@ -96,7 +96,7 @@ def bench_fit(
     optimizer = build_optimizer(model, "adamw", lr=lr, weight_decay=0.05)
     total = epochs * steps_per_epoch(len(loader))
     scheduler = build_scheduler(optimizer, warmup_steps=max(1, total // 10), total_steps=total)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = fit(
         model,
         loader,
@@ -108,13 +108,14 @@ def bench_fit(
         device="cpu",
         progress=False,
     )
-    train_s = time.perf_counter() - start
+    train_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
     test = evaluate(model, tensor_loader(x_test, y_test, 1000))
     return {
         "train_images": len(x_train),
         "epochs": epochs,
         "width": width,
         "train_s": train_s,
+        "cpu_s": cpu_s,
         "final_train_loss": history[-1]["train_loss"],
         "test_acc": test["accuracy"],
         "test_images": len(x_test),
@@ -153,14 +154,20 @@ def main() -> None:
         )
     if args.only in (None, "fit"):
         r = bench_fit(args.width, args.epochs, args.batch_size, args.lr, args.per_class, args.augment)
-        print("\n| train images | width | epochs | training s | final train loss | test acc (10 000) |")
-        print("|---|---|---|---|---|---|")
         print(
-            f"| {r['train_images']} | {r['width']} | {r['epochs']} | {r['train_s']:.1f} | "
-            f"{r['final_train_loss']:.3f} | {r['test_acc']:.4f} |"
+            "\n| train images | width | epochs | training s (wall) | training CPU s | threads "
+            "| final train loss | test acc (10 000) |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        print(
+            f"| {r['train_images']} | {r['width']} | {r['epochs']} | {r['train_s']:.1f} | {r['cpu_s']:.1f} | "
+            f"{torch.get_num_threads()} | {r['final_train_loss']:.3f} | {r['test_acc']:.4f} |"
         )
         ok = r["test_acc"] >= 0.60 and r["train_s"] <= 60
-        print(f"\nbudget (>= 0.60 within 60 s): {'met' if ok else 'NOT met'}")
+        print(
+            f"\nbudget (>= 0.60 within 60 s wall): {'met' if ok else 'NOT met'}; CPU seconds / threads "
+            "approximates the wall time on an idle machine"
+        )
 
 
 if __name__ == "__main__":
