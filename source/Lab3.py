@@ -304,8 +304,9 @@ optimizer_ft = torch.optim.AdamW(groups2)
 #   `~/.cache/lab3/features`), then a linear head;
 # * **finetune** — every layer trains (your `replace_head` and `param_groups`: backbone lr 10× smaller).
 #
-# Quick mode: 100 and 1 000 labels, 500 test images, a narrower scratch CNN, fine-tuning only at 100
-# labels and at 96 × 96 (fine-tuning a CNN on a laptop CPU is slow: that is part of the answer).
+# Quick mode: 100 and 1 000 labels, 500 test images, a narrower scratch CNN, and fine-tuning at 96 × 96
+# with about 1 000 training images seen (fine-tuning a CNN on a laptop CPU is slow: that is part of the
+# answer). `images_seen` counts the training images that went through the network.
 
 # %%
 rows_labels = ex2.labels_experiment(out_dir=OUT2, device=DEVICE)
@@ -347,9 +348,10 @@ display(ShowImage(filename=str(OUT2 / "domain.png")))
 # ### 2.5 Text: a pretrained sentence encoder on SST-2
 #
 # Sentiment of movie-review sentences (SST-2) with all-MiniLM-L6-v2: **features** (frozen encoder,
-# pooled `[CLS]` vectors computed once, a linear head trained on them) against **finetune** (all
-# 22.7 M parameters, AdamW, learning rate `5e-5`, 2 epochs) on 1 000 training sentences (256 in quick
-# mode), tested on the SST-2 test split (400 sentences in quick mode).
+# sentence vectors computed once, a linear head trained on them: the model's own pooled `[CLS]` vector,
+# and **features-mean**, the mean of the token vectors, which is how this sentence encoder was trained)
+# against **finetune** (all 22.7 M parameters, AdamW, learning rate `5e-5`, 2 epochs) on 1 000 training
+# sentences (256 in quick mode), tested on the SST-2 test split (400 sentences in quick mode).
 
 # %%
 rows_text = ex2.text_experiment(out_dir=OUT2, device=DEVICE)
@@ -359,8 +361,9 @@ display(ShowImage(filename=str(OUT2 / "text.png")))
 
 # %% [markdown]
 # **Question.** How much accuracy does fine-tuning buy over frozen features here, and at what cost in
-# time and in trainable parameters? When would you choose each (think of many tasks sharing one
-# encoder, a small labelled set, a GPU budget)?
+# time and in trainable parameters? Why does the choice of sentence vector (`[CLS]` or mean) matter so
+# much for a frozen encoder and hardly at all once every layer trains? When would you choose each
+# (think of many tasks sharing one encoder, a small labelled set, a GPU budget)?
 #
 # *Your answer here.*
 

@@ -325,20 +325,21 @@ def _cifar_vehicles(train_per_class: int, test_per_class: int, seed: int = 11):
     return chw(tx[it]), torch.from_numpy(remap[ty[it]]), chw(sx[ie]), torch.from_numpy(remap[sy[ie]])
 
 
-TRANSFER_THRESHOLD = 0.55  # the reference functions reach about 0.7; chance is 0.25
+TRANSFER_THRESHOLD = 0.50  # reference about 0.62; requires_grad=False alone about 0.40; chance 0.25
 
 
 @pytest.mark.grade(points=2, tags=[EX, "freeze"], visibility="hidden")
 def test_transfer_accuracy_cifar_vehicles(student):
-    """A frozen ImageNet EfficientNet-Lite0 with your replace_head + freeze_backbone learns CIFAR vehicles"""
+    """A frozen ImageNet EfficientNet-Lite0 (your freeze_backbone) learns CIFAR-10 vehicles from 100 images"""
     x, y, xt, yt = _cifar_vehicles(25, 50)
-    res = student.call("transfer.transfer_fit", timeout=150, train_x=x, train_y=y, test_x=xt, num_classes=4)
+    res = student.call("transfer.transfer_fit", timeout=90, train_x=x, train_y=y, test_x=xt, num_classes=4)
     if _as_dict(res, "transfer run").get("no_trainable_parameters"):
         fail(f"transfer run: {NOTHING_TRAINS}")
     pred = get_tensor(res, "pred", "predictions on the test images")
     check_shape(pred, (len(yt),), "predictions on the test images")
     acc = float((pred.long() == yt).float().mean())
     if acc < TRANSFER_THRESHOLD:
-        fail(f"a frozen ImageNet EfficientNet-Lite0 with your replace_head/freeze_backbone reached "
+        fail(f"a frozen ImageNet EfficientNet-Lite0 with your freeze_backbone reached "
              f"{acc:.2f} test accuracy on 4 CIFAR-10 vehicle classes (needed {TRANSFER_THRESHOLD:.2f}; the "
-             f"reference gets about 0.7). Training losses per epoch: {res.get('losses')}")
+             f"reference gets about 0.62, a backbone whose batch-norm statistics drift about 0.40). "
+             f"Training losses per epoch: {res.get('losses')}")

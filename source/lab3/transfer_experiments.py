@@ -383,7 +383,7 @@ class LabelsConfig:
             finetune_labels=(100, 1000),
             scratch_images=6_000,
             scratch_width=16,
-            finetune_images=2_000,
+            finetune_images=1_000,
             probe_epochs=60,
         )
 
