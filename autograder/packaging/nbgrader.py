@@ -53,3 +53,18 @@ def add_nbgrader_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         cell.metadata["nbgrader"] = {**meta, "grade_id": _grade_id(cell, i, used), "schema_version": 3}
     return nb
+
+
+def nbgrader_source(master_text: str) -> str:
+    """The nbgrader *source* notebook (markers kept, metadata added) of the jupytext master, as JSON.
+
+    Drop it into an nbgrader course as ``source/<assignment>/Lab3.ipynb``; ``nbgrader generate_assignment``
+    then releases the same cells as ``lab3 build``.
+    """
+    import jupytext
+
+    nb = add_nbgrader_metadata(jupytext.reads(master_text, fmt="py:percent"))
+    nb.metadata.pop("jupytext", None)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:03d}"
+    return nbformat.writes(nb, version=4) + "\n"

@@ -42,16 +42,34 @@ def gradescope_tree(zip_path: Path, root: Path, submission: Path) -> Path:
     return root
 
 
-def run_autograder(root: Path, *, only: list[str] | None = None, python: str = PYTHON, timeout: float = 600,
-                   extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_autograder(
+    root: Path,
+    *,
+    only: list[str] | None = None,
+    python: str = PYTHON,
+    timeout: float = 600,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update({"LAB3_AUTOGRADER_ROOT": str(root), "LAB3_PYTHON": python, "LAB3_SKIP_DATA": "1",
-                "LAB3_DATA_DIR": os.environ.get("LAB3_DATA_DIR") or str(Path.home() / ".cache" / "lab3")})
+    env.update(
+        {
+            "LAB3_AUTOGRADER_ROOT": str(root),
+            "LAB3_PYTHON": python,
+            "LAB3_SKIP_DATA": "1",
+            "LAB3_DATA_DIR": os.environ.get("LAB3_DATA_DIR") or str(Path.home() / ".cache" / "lab3"),
+        }
+    )
     if only:
         env["LAB3_GRADE_ONLY"] = " ".join(only)
     env.update(extra_env or {})
-    return subprocess.run(["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=str(root))
+    return subprocess.run(
+        ["bash", str(root / "run_autograder")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=str(root),
+    )
 
 
 def copy_modules(src_lab3: Path, dest: Path) -> Path:
@@ -68,4 +86,3 @@ def zip_folder(folder: Path, zip_path: Path) -> Path:
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
     return zip_path
-

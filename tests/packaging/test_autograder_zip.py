@@ -31,10 +31,20 @@ def test_zip_layout(autograder_zip: Path) -> None:
     with zipfile.ZipFile(autograder_zip) as zf:
         names = set(zf.namelist())
         infos = {i.filename: i for i in zf.infolist()}
-    for required in ("setup.sh", "run_autograder", "requirements.txt", "otter_config.json", "run_otter.py",
-                     "environment.yml", "files/lab3_entry.py", f"{PAYLOAD}/autograder/manifest.json",
-                     f"{PAYLOAD}/autograder/engine/grade.py", f"{PAYLOAD}/autograder/probes/__init__.py",
-                     f"{PAYLOAD}/assignments/lab3/__init__.py", f"{PAYLOAD}/assignments/lab3/data.py"):
+    for required in (
+        "setup.sh",
+        "run_autograder",
+        "requirements.txt",
+        "otter_config.json",
+        "run_otter.py",
+        "environment.yml",
+        "files/lab3_entry.py",
+        f"{PAYLOAD}/autograder/manifest.json",
+        f"{PAYLOAD}/autograder/engine/grade.py",
+        f"{PAYLOAD}/autograder/probes/__init__.py",
+        f"{PAYLOAD}/assignments/lab3/__init__.py",
+        f"{PAYLOAD}/assignments/lab3/data.py",
+    ):
         assert required in names, required
     assert any(n.startswith(f"{PAYLOAD}/autograder/graders/test_") for n in names)
     assert any(n.startswith("tests/ex") and n.endswith(".py") for n in names)
@@ -128,8 +138,9 @@ def test_setup_sh_reuses_an_installed_venv(tmp_path: Path, autograder_zip: Path)
     (venv_bin / "python").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_"))}
     env["LAB3_HOME"] = str(tmp_path / "home")
-    res = subprocess.run(["bash", str(src / "setup.sh")], capture_output=True, text=True, env=env,
-                         timeout=600)
+    res = subprocess.run(
+        ["bash", str(src / "setup.sh")], capture_output=True, text=True, env=env, timeout=600
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "reusing" in res.stdout and "torch already installed: 2.14.1" in res.stdout
     assert "CIFAR-10 not fetched" in res.stdout and "otter-grader" not in res.stdout

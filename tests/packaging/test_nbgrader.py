@@ -19,7 +19,7 @@ import pytest
 from packaging_helpers import REPO
 
 from autograder.build.notebook import notebook_releases
-from autograder.packaging.nbgrader import NBGRADER_CONFIG, SOLUTION, add_nbgrader_metadata
+from autograder.packaging.nbgrader import NBGRADER_CONFIG, SOLUTION, nbgrader_source
 
 pytestmark = pytest.mark.slow
 MASTER = REPO / "source" / "Lab3.py"
@@ -35,8 +35,14 @@ def _generate(course: Path, nb: nbformat.NotebookNode, config: str = "") -> subp
     (course / "nbgrader_config.py").write_text(config or "c = get_config()  # noqa: F821\n")
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs alembic
-    return subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "lab3", "--force"],
-                          capture_output=True, text=True, cwd=str(course), env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", "lab3", "--force"],
+        capture_output=True,
+        text=True,
+        cwd=str(course),
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +58,7 @@ def test_generate_assignment_matches_lab3_build(mode: str, tmp_path: Path, expec
     nb = jupytext.reads(MASTER.read_text(encoding="utf-8"), fmt="py:percent")
     config = ""
     if mode == "metadata":
-        add_nbgrader_metadata(nb)
+        nb = nbformat.reads(nbgrader_source(MASTER.read_text(encoding="utf-8")), as_version=4)
         marked = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
         assert marked and all(m["solution"] for m in marked)
         # the metadata survives the percent format: the master could keep it in its cell headers

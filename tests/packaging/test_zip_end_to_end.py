@@ -39,8 +39,10 @@ def _env() -> dict[str, str]:
 
 
 def _rows(results: dict) -> dict[str, tuple]:
-    return {t["name"]: (t["score"], t["max_score"], t.get("status"), t["visibility"], tuple(t["tags"]))
-            for t in results["tests"]}
+    return {
+        t["name"]: (t["score"], t["max_score"], t.get("status"), t["visibility"], tuple(t["tags"]))
+        for t in results["tests"]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +51,23 @@ def reference(submissions, tmp_path_factory) -> dict[str, dict]:
     out = {}
     for name in NAMES:
         dest = tmp_path_factory.mktemp(f"ref-{name}")
-        cmd = [PYTHON, "-m", "autograder.cli", "grade", str(submissions[name]), "--out", str(dest),
-               "--only", *CI_TAGS]
+        cmd = [
+            PYTHON,
+            "-m",
+            "autograder.cli",
+            "grade",
+            str(submissions[name]),
+            "--out",
+            str(dest),
+            "--only",
+            *CI_TAGS,
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), timeout=600)
         assert res.returncode == 0, res.stdout + res.stderr
         out[name] = json.loads((dest / "results.json").read_text())
     assert out["solution"]["score"] > 0 and out["solution"]["score"] == sum(
-        t["max_score"] for t in out["solution"]["tests"])
+        t["max_score"] for t in out["solution"]["tests"]
+    )
     assert out["stubs"]["score"] == 0
     assert 0 < out["buggy"]["score"] < out["solution"]["score"]
     return out
@@ -111,8 +123,14 @@ def test_otter_run_cli(autograder_zip, submissions, reference, tmp_path) -> None
     out = tmp_path / "out"
     out.mkdir()
     otter = Path(sys.executable).with_name("otter")
-    res = subprocess.run([str(otter), "run", "-a", str(autograder_zip), "-o", str(out), str(sub_zip)],
-                         capture_output=True, text=True, cwd=str(tmp_path), env=_env(), timeout=900)
+    res = subprocess.run(
+        [str(otter), "run", "-a", str(autograder_zip), "-o", str(out), str(sub_zip)],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        env=_env(),
+        timeout=900,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     tests = json.loads((out / "results.json").read_text())["tests"]
     got = {t["name"]: t["score"] for t in tests if "score" in t}
