@@ -304,9 +304,9 @@ optimizer_ft = torch.optim.AdamW(groups2)
 #   `~/.cache/lab3/features`), then a linear head;
 # * **finetune** — every layer trains (your `replace_head` and `param_groups`: backbone lr 10× smaller).
 #
-# Quick mode: 100 and 1 000 labels, 500 test images, a narrower scratch CNN, and fine-tuning at 96 × 96
-# with about 1 000 training images seen (fine-tuning a CNN on a laptop CPU is slow: that is part of the
-# answer). `images_seen` counts the training images that went through the network.
+# Quick mode: 100 and 1 000 labels, 500 test images, a narrower scratch CNN, and fine-tuning only at
+# 100 labels (10 epochs at 96 × 96): fine-tuning a CNN on a laptop CPU is slow, and that is part of the
+# answer. `images_seen` counts the training images that went through the network.
 
 # %%
 rows_labels = ex2.labels_experiment(out_dir=OUT2, device=DEVICE)
@@ -328,8 +328,12 @@ display(ShowImage(filename=str(OUT2 / "labels.png")))
 # images per class, from backbones pretrained on: CIFAR-10's six **animal** classes (related: same
 # camera, size and colour statistics, different objects), **Fashion-MNIST** (unrelated: grey clothing
 # photos; if it cannot be found or fetched, scikit-learn's handwritten digits stand in — the table
-# names the source used), **nothing** (random weights), and **ImageNet** (EfficientNet-Lite0). Each
-# backbone is frozen (your `freeze_backbone`) under a new linear head (your `replace_head`).
+# names the source used), **nothing** (random weights), and **ImageNet** (EfficientNet-Lite0). The
+# source models are the small CNN of `lab3.models`, trained on 2 000 images per source class (400 and a
+# narrower CNN in quick mode). Each backbone is used frozen (**features**: features computed once, a
+# linear head on them); the small CNNs are also fine-tuned (**finetune**: your `replace_head` and
+# `param_groups`, backbone learning rate 10× smaller); a small CNN trained only on the 100 vehicle
+# images is the no-transfer reference (**scratch**).
 
 # %%
 rows_domain = ex2.domain_experiment(out_dir=OUT2, device=DEVICE)
@@ -351,7 +355,7 @@ display(ShowImage(filename=str(OUT2 / "domain.png")))
 # sentence vectors computed once, a linear head trained on them: the model's own pooled `[CLS]` vector,
 # and **features-mean**, the mean of the token vectors, which is how this sentence encoder was trained)
 # against **finetune** (all 22.7 M parameters, AdamW, learning rate `5e-5`, 2 epochs) on 1 000 training
-# sentences (256 in quick mode), tested on the SST-2 test split (400 sentences in quick mode).
+# sentences (200 in quick mode), tested on the SST-2 test split (300 sentences in quick mode).
 
 # %%
 rows_text = ex2.text_experiment(out_dir=OUT2, device=DEVICE)

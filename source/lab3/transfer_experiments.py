@@ -380,7 +380,7 @@ class LabelsConfig:
             labels=(100, 1000),
             test_per_class=50,
             finetune_size=96,
-            finetune_labels=(100, 1000),
+            finetune_labels=(100,),
             scratch_images=6_000,
             scratch_width=16,
             finetune_images=1_000,
@@ -702,7 +702,7 @@ class DomainConfig:
 
     @classmethod
     def quick(cls) -> DomainConfig:
-        return cls(source_per_class=500, source_epochs=8, test_per_class=100, width=16, finetune_epochs=15)
+        return cls(source_per_class=400, source_epochs=6, test_per_class=100, width=16, finetune_epochs=15)
 
 
 def _smallcnn_features(model: SmallCNN, images: np.ndarray, mean, std, device) -> torch.Tensor:
@@ -920,7 +920,7 @@ class TextConfig:
 
     @classmethod
     def quick(cls) -> TextConfig:
-        return cls(train_sentences=256, test_sentences=400, finetune_epochs=2)
+        return cls(train_sentences=200, test_sentences=300, finetune_epochs=2)
 
 
 def _balanced(rows: list[tuple[str, int]], n: int, seed: int) -> list[tuple[str, int]]:
