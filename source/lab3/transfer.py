@@ -374,7 +374,8 @@ def text_classifier(num_labels: int = 2, mode: str = "finetune"):
         num_labels: number of classes.
         mode: ``"finetune"`` — every parameter trains; ``"features"`` — the encoder
             (``model.bert``, pooler included) is frozen and only the head trains
-            (``384 * num_labels + num_labels`` parameters).
+            (``384 * num_labels + num_labels`` parameters). The encoder has dropout but no batch
+            norm: compute its features in ``model.eval()`` mode (or under ``torch.no_grad()`` once).
 
     Returns:
         ``(model, tokenizer)``; call ``model(**tokenizer(batch, padding=True, truncation=True,
