@@ -173,3 +173,25 @@ def test_text_classifier_both_modes_offline(monkeypatch: pytest.MonkeyPatch) -> 
 def test_text_classifier_rejects_a_bad_mode() -> None:
     with pytest.raises(ValueError, match="features"):
         transfer.text_classifier(mode="linear")
+
+
+@pytest.mark.slow
+def test_student_stub_imports_raises_and_keeps_the_given_loaders(tmp_path) -> None:
+    import importlib.util
+
+    from autograder.build.release import build_releases
+
+    stub = build_releases().assignments["lab3/transfer.py"].decode()
+    assert "keep_eval" not in stub and "NotImplementedError" in stub
+    path = tmp_path / "transfer_stub.py"
+    path.write_text(stub)
+    spec = importlib.util.spec_from_file_location("transfer_stub", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.load_pretrained(num_classes=3)  # given code works in the stubs
+    assert model.classifier.out_features == 3
+    head = model.classifier
+    for call in (lambda: module.replace_head(model, 2), lambda: module.freeze_backbone(model, head),
+                 lambda: module.param_groups(model, head, 1e-3, 1e-2)):
+        with pytest.raises(NotImplementedError):
+            call()
