@@ -117,10 +117,10 @@ def test_batch_parallel_shard_skip_force(subs, ex1_graders, tmp_path):
     mtime = (out / "sol" / "results.json").stat().st_mtime_ns
     grade_batch(batch, out, jobs=1, graders=g, manifest=m, only_tags=["causal_mask"], progress=False)
     assert (out / "sol" / "results.json").stat().st_mtime_ns == mtime  # skipped: already graded
-    grade_batch(
-        batch, out, jobs=1, graders=g, manifest=m, only_tags=["causal_mask"], progress=False, force=True
-    )
-    assert (out / "sol" / "results.json").stat().st_mtime_ns != mtime
+    kw = dict(graders=g, manifest=m, only_tags=["causal_mask"], progress=False)
+    again = grade_batch(batch, out, jobs=1, force=True, shard=(2, 4), **kw)
+    assert [r.submission for r in again] == ["sol"]
+    assert (out / "sol" / "results.json").stat().st_mtime_ns != mtime  # --force grades again
 
 
 GPU_GRADER = '''
