@@ -78,7 +78,7 @@ class Ex3Config:
 
     @classmethod
     def quick(cls) -> Ex3Config:
-        """Settings for ``LAB3_QUICK=1``: 600 images, a tiny width, 3-4 epochs (about a CPU minute when idle)."""
+        """Settings for ``LAB3_QUICK=1``: 600 images, a tiny width, 3-4 epochs (CPU minutes)."""
         return cls(
             train_per_class=60,
             test_per_class=30,
