@@ -292,6 +292,36 @@ def _mha_hints(ref, weights, query, key, value, E, H, kpm=None, attn_mask=None):
     return hints
 
 
+def _mha_weight_hints(weights, query, key, E, H, average, kpm=None, attn_mask=None):
+    """Attention weights that common scale mistakes produce (only for the simple mask cases)."""
+    if kpm is not None or (attn_mask is not None and (attn_mask.dim() != 2 or attn_mask.dtype != torch.bool)):
+        return []
+    B, T, _ = query.shape
+    S, d = key.shape[1], E // H
+    with torch.no_grad():
+        q = (
+            F.linear(query, weights["q_proj.weight"], weights.get("q_proj.bias"))
+            .view(B, T, H, d)
+            .transpose(1, 2)
+        )
+        k = (
+            F.linear(key, weights["k_proj.weight"], weights.get("k_proj.bias"))
+            .view(B, S, H, d)
+            .transpose(1, 2)
+        )
+        out = []
+        for mistake, scale in (
+            ("the 1/sqrt(d_k) scale is missing (check your scaled_dot_product_attention first)", 1.0),
+            (
+                "scores scaled by 1/sqrt(d_model) instead of 1/sqrt(d_k = d_model / num_heads)",
+                1 / math.sqrt(E),
+            ),
+        ):
+            _, w = ref_sdpa(q, k, k, attn_mask, scale=scale)  # (B, H, T, S)
+            out.append((mistake, w.mean(1) if average else w))
+    return out
+
+
 def _mha_case(
     student,
     *,
@@ -350,7 +380,14 @@ def _mha_case(
                 else " (per-head weights when average_attn_weights=False)"
             )
             fail(f"{what}: weights: expected shape {shape}, got {tuple(w.shape)}{extra}")
-        check_close(w, ref_w, rtol=1e-9, atol=1e-10, what=f"{what}: weights")
+        check_close(
+            w,
+            ref_w,
+            rtol=1e-9,
+            atol=1e-10,
+            what=f"{what}: weights",
+            hints=_mha_weight_hints(weights, query, key, E, H, average, kpm, attn_mask),
+        )
     elif res.get("weights") is not None:
         fail(f"{what}: with need_weights=False the weights must be None")
     check_close(
