@@ -29,6 +29,7 @@ class Isolation:
     uid: int | None = None  # uid/gid the child switches to (None: stays the caller)
     gid: int | None = None
     namespaces: bool = False  # network + pid + mount namespaces through unshare(1)
+    userns: bool = False  # without root: inside a user namespace (mapped to the caller)
     cgroup: str = ""  # "v1", "v2" or ""
     off: list[str] = field(default_factory=list)  # protections not enforced, in words
 
@@ -37,7 +38,10 @@ class Isolation:
         if self.uid is not None:
             on.append(f"unprivileged user uid={self.uid}")
         if self.namespaces:
-            on.append("no network, own PID namespace, private /tmp, hidden grader files")
+            on.append(
+                "no network, own PID namespace, private /tmp, hidden grader files"
+                + (" (in a user namespace)" if self.userns else "")
+            )
         if self.cgroup:
             on.append(f"cgroup {self.cgroup} (memory, processes)")
         text = "sandbox protections on: " + "; ".join(on)
@@ -82,23 +86,20 @@ def _ensure_user() -> tuple[int, int] | None:
         return None
 
 
-def _namespaces_work() -> bool:
-    unshare = shutil.which("unshare")
-    if not unshare:
+def unshare_command(user: bool = False) -> list[str]:
+    """``unshare`` with fresh network, PID and mount namespaces (and a user namespace without root)."""
+    cmd = ["unshare"]
+    if user:
+        cmd += ["--user", "--map-root-user"]
+    return cmd + ["--net", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private"]
+
+
+def _namespaces_work(user: bool = False) -> bool:
+    if not shutil.which("unshare"):
         return False
     try:
         res = subprocess.run(
-            [
-                unshare,
-                "--net",
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "--mount",
-                "--propagation",
-                "private",
-                "true",
-            ],
+            [*unshare_command(user), "true"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             timeout=10,
@@ -145,17 +146,23 @@ def _world_traversable(path: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def detect() -> Isolation:
-    """Probe the machine once (``LAB3_SANDBOX=weak`` forces the non-root behaviour, for tests)."""
-    weak = os.environ.get("LAB3_SANDBOX", "") == "weak"
-    root = os.geteuid() == 0 and not weak
+    """Probe the machine once. ``LAB3_SANDBOX=weak`` forces the non-root behaviour (tests);
+    ``LAB3_SANDBOX=plain`` additionally skips user namespaces."""
+    mode = os.environ.get("LAB3_SANDBOX", "")
+    root = os.geteuid() == 0 and mode not in ("weak", "plain")
     iso = Isolation(root=root)
     if not root:
-        iso.off = [
-            "separate user (grader files readable by student code; run as root for that)",
-            "network isolation",
-            "hidden grader files / private /tmp",
-            "cgroup memory/process limits (rlimits only; processes that call setsid() may escape cleanup)",
-        ]
+        iso.userns = mode != "plain" and _namespaces_work(user=True)
+        iso.namespaces = iso.userns
+        iso.off = ["separate user (the child runs as you; run as root for a dedicated user)"]
+        if not iso.namespaces:
+            iso.off += [
+                "network isolation (no user namespaces here)",
+                "hidden grader files / private /tmp (grader files readable by student code)",
+                "PID namespace (processes that call setsid() may escape cleanup; "
+                "kill(-1) reaches your processes)",
+            ]
+        iso.off.append("cgroup memory/process limits (rlimits only)")
         return iso
     user = _ensure_user()
     if user:

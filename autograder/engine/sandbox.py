@@ -21,7 +21,7 @@ from typing import Any
 
 from autograder.engine import wire
 from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout
-from autograder.engine.isolation import CGroup, Isolation
+from autograder.engine.isolation import CGroup, Isolation, unshare_command
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 START_FAILED = "the grading sandbox could not start (a problem of the grading machine, not of your code)"
@@ -154,18 +154,7 @@ class Sandbox:
         }
         cmd = [sys.executable, "-I", "-B", str(CHILD_SCRIPT), json.dumps(cfg)]
         if self.iso.namespaces:
-            cmd = [
-                "unshare",
-                "--net",
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                *cmd,
-            ]
+            cmd = [*unshare_command(user=self.iso.userns), "--", *cmd]
         work = self.staging / "work"
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",

@@ -161,14 +161,53 @@ def test_gpu_tests_decided_by_hardware(subs, tmp_path):
         assert r.tests[1].status == "skipped" and "CUDA" in r.tests[1].output
 
 
-def test_weak_mode_reports_protections_off(subs, ex1_graders, tmp_path, monkeypatch):
+PEEK = """
+
+_solution_causal_mask = causal_mask
+
+
+def causal_mask(size, device=None):  # wrong answer whenever the hidden graders or the network are reachable
+    import socket
+
+    try:
+        with open("@GRADER@") as fh:
+            fh.read(1)
+        return torch.zeros(size, size, dtype=torch.bool)
+    except OSError:
+        pass
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=2).close()
+        return torch.zeros(size, size, dtype=torch.bool)
+    except OSError:
+        pass
+    return _solution_causal_mask(size, device)
+"""
+
+
+@pytest.mark.parametrize("mode", ["weak", "plain"])
+def test_without_root_protections_and_report(mode, ex1_graders, tmp_path, monkeypatch):
+    """Not root: "weak" uses a user namespace where the kernel allows it (no network, hidden graders),
+    "plain" has none; both keep deadlines and rlimits and say what is off."""
     g, m = ex1_graders
-    monkeypatch.setenv("LAB3_SANDBOX", "weak")
+    sub = make_submission(
+        tmp_path / "sub",
+        {
+            "attention": solution_text("attention")
+            + PEEK.replace("@GRADER@", str(g / "test_ex1_attention.py"))
+        },
+    )
+    monkeypatch.setenv("LAB3_SANDBOX", mode)
     isolation.detect.cache_clear()
     try:
-        r = grade_submission(subs["sol"], tmp_path / "o", graders=g, manifest=m, only_tags=["sdpa"])
+        iso = isolation.detect()
+        r = grade_submission(sub, tmp_path / "o", graders=g, manifest=m, only_tags=["causal_mask"])
     finally:
         isolation.detect.cache_clear()
-    assert r.score == r.max_score == 8
-    assert any("network" in x for x in r.protections_off)
+    assert not iso.root and iso.uid is None
+    assert any("separate user" in x for x in r.protections_off)
     assert "protections OFF" in (tmp_path / "o" / "instructor" / "log.txt").read_text()
+    if iso.namespaces:  # user namespace: graders hidden, no network
+        assert r.score == r.max_score == 3
+    else:  # the student code could read the graders: reported as off, and the peek costs it the points
+        assert any("network" in x for x in r.protections_off)
+        assert r.score == 0
