@@ -51,6 +51,19 @@ def test_replace_head_puts_a_new_linear_in_place(make, where) -> None:
     assert out.shape == (2, 7), f"model output should be (2, 7) after replace_head, got {tuple(out.shape)}"
 
 
+def test_replace_head_on_a_timm_model() -> None:
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("efficientnet_lite0", pretrained=False)
+    head = replace_head(model, 6)
+    assert isinstance(head, nn.Linear) and (head.in_features, head.out_features) == (1280, 6)
+    assert model.get_classifier() is head, "for timm models the new head must be model.get_classifier()"
+    model.eval()
+    with torch.no_grad():
+        assert model(_images(1)).shape == (1, 6)
+
+
 def test_replace_head_leaves_the_backbone_alone() -> None:
     model = _resnet18()
     before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
