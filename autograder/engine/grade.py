@@ -77,7 +77,8 @@ def _hidden_paths(out: Path, graders: Path, manifest_path: Path) -> list[str]:
     paths.add(str(REPO_ROOT.parent / "shared" / "data"))  # the default SST-2 location (../shared/data/sst2)
     paths.add(str(Path.home()))
     paths.add("/root")
-    paths.add(str(out.resolve().parent / "submission_metadata.json"))  # Gradescope: /autograder/...
+    paths.add(str(out.resolve().parent / "submission_metadata.json"))
+    paths.update(["/autograder/submission_metadata.json", "/autograder/results"])  # Gradescope's layout
     return sorted(p for p in paths if os.path.exists(p))
 
 
