@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +49,24 @@ __all__ = [
     "train_vit",
     "evaluate_classifier",
     "make_writer",
+    "num_threads",
 ]
+
+
+@contextmanager
+def num_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` (``None``: leave it), then restore the old value.
+
+    The models here are tiny: one thread loses little on an idle machine and avoids the collapse of
+    two OpenMP threads on a shared, overloaded one (a 20 ms step took 1-3 s that way).
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def make_writer(name: str | None):
@@ -84,6 +103,7 @@ class Seq2SeqConfig:
     num_layers: int = 2  # encoder layers = decoder layers
     dim_feedforward: int = 256  # Transformer feed-forward width
     dropout: float = 0.0  # no need on endless fresh data
+    num_threads: int | None = None  # torch threads while training (None: torch's default)
 
 
 def build_transformer(cfg: Seq2SeqConfig) -> Seq2SeqTransformer:
@@ -171,6 +191,18 @@ def train_seq2seq(
     time, validation excluded), ``seconds`` (wall, validation included), ``params``,
     ``time_to_target`` (wall seconds when ``target_exact_match`` was first reached, else ``None``).
     """
+    with num_threads(cfg.num_threads):
+        return _train_seq2seq(model, cfg, device=device, run_name=run_name, verbose=verbose)
+
+
+def _train_seq2seq(
+    model: nn.Module,
+    cfg: Seq2SeqConfig,
+    *,
+    device: torch.device | None,
+    run_name: str | None,
+    verbose: bool,
+) -> dict[str, Any]:
     device = device or torch.device("cpu")
     utils.seed_everything(cfg.seed)
     model.to(device)
@@ -291,6 +323,7 @@ class ViTConfig:
     time_budget_s: float | None = None  # stop after this many seconds of training
     test_examples: int | None = None  # evaluate on the first N test images (None: all 10 000)
     seed: int = 0  # init, subset and shuffling
+    num_threads: int | None = None  # torch threads while training (None: torch's default)
     model: dict = field(
         default_factory=lambda: {
             "patch_size": 4,
@@ -339,9 +372,21 @@ def train_vit(
     Returns ``model``, ``history`` (per epoch: ``epoch, seconds, train_loss, train_accuracy,
     test_accuracy``), ``test_accuracy``, ``predictions``, ``targets``, ``train_seconds``, ``params``.
     """
+    cfg = cfg or ViTConfig()
+    with num_threads(cfg.num_threads):
+        return _train_vit(cfg, data=data, device=device, run_name=run_name, verbose=verbose)
+
+
+def _train_vit(
+    cfg: ViTConfig,
+    *,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None,
+    device: torch.device | None,
+    run_name: str | None,
+    verbose: bool,
+) -> dict[str, Any]:
     from lab3.vit import VisionTransformer
 
-    cfg = cfg or ViTConfig()
     device = device or torch.device("cpu")
     utils.seed_everything(cfg.seed)
     if data is None:

@@ -172,3 +172,12 @@ def test_train_vit_on_random_data() -> None:
     result = ex1.train_vit(cfg, data=(x, y, x[:10], y[:10]), run_name=None)
     assert len(result["history"]) == 2 and 0.0 <= result["test_accuracy"] <= 1.0
     assert result["predictions"].shape == (10,)
+
+
+def test_num_threads_context_restores() -> None:
+    torch.set_num_threads(2)
+    with ex1.num_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with ex1.num_threads(None):
+        assert torch.get_num_threads() == 2
