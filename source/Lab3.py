@@ -116,8 +116,9 @@ print(f"causal self-attention: output {relative_error(out, ref_out):.1e}, weight
 # (and skips length 64), so expect lower numbers there.
 
 # %%
+# Quick mode: one torch thread (tiny models; avoids thread thrashing on a busy shared CPU).
 seq_cfg = ex1.Seq2SeqConfig(steps=300 if QUICK else 1500, eval_every=100 if QUICK else 250,
-                            eval_examples=128 if QUICK else 256)
+                            eval_examples=128 if QUICK else 256, num_threads=1 if QUICK else None)
 lengths = (8, 16, 32) if QUICK else (8, 16, 32, 64)
 sweep = ex1.length_sweep(lengths, base=seq_cfg, device=DEVICE, run_prefix="ex1/reverse", verbose=True)
 
@@ -171,7 +172,7 @@ print("prediction:", " ".join(tokens_to_labels(prediction[0])))
 # %%
 vit_cfg = ex1.ViTConfig()
 if QUICK:
-    vit_cfg = ex1.ViTConfig(train_per_class=100, epochs=2, test_examples=2000)
+    vit_cfg = ex1.ViTConfig(train_per_class=100, epochs=2, test_examples=2000, num_threads=1)
 vit_run = ex1.train_vit(vit_cfg, device=DEVICE, run_name="ex1/vit", verbose=True)
 print(f"ViT: {vit_run['params']} parameters, test accuracy {vit_run['test_accuracy']:.3f} "
       f"after {vit_run['train_seconds']:.0f} s of training")
