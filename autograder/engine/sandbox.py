@@ -50,7 +50,7 @@ class Limits:
     log_kb: int = 256  # kept per stream of child output
     start_timeout_s: float = 90.0  # child start (python + torch import), trusted code only
     import_timeout_s: float = 30.0  # importing one student module
-    max_result_mb: int = 512  # size of one answer
+    max_result_mb: int = 256  # size of one answer (5000 CIFAR images are 15 MB)
     threads: int = 1
 
 

@@ -184,6 +184,8 @@ def _decode_tensor(spec: Any, buffers: list, used: set[int]):
     if numel == 0:
         return torch.empty(shape, dtype=dt)
     flat = torch.frombuffer(bytearray(raw) if isinstance(raw, bytes) else raw, dtype=torch.uint8)
+    if dtype == "bool":  # canonical 0/1 bytes: a forged byte 2..255 must not make an odd bool
+        return (flat != 0).reshape(shape)
     return flat.view(dt).reshape(shape).clone()
 
 

@@ -137,3 +137,9 @@ def test_pipe_roundtrip_large_and_deadline():
     with pytest.raises(wire.ChannelClosed):
         wire.read_frame(r, time.monotonic() + 1)
     os.close(r)
+
+
+def test_bool_bytes_are_canonical():
+    header = json.dumps({"kind": "ok", "body": {"$t": [0, "bool", [3]]}, "buffers": [3]}).encode()
+    _, t = wire.decode(header, [bytearray(b"\x00\x02\xff")])
+    assert t.dtype == torch.bool and t.view(torch.uint8).tolist() == [0, 1, 1]
