@@ -67,11 +67,20 @@ def lock_down(cfg: dict) -> list[str]:
     staging = cfg["staging"]
     if cfg.get("mount_ns"):
         fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+        # The Python runtime may live under /tmp (a venv in a CI checkout there): keep it visible
+        # through the private /tmp by binding it back in (outermost folders only).
+        under_tmp = sorted(k for k in cfg.get("keep", []) if k.startswith("/tmp/") and os.path.isdir(k))
+        under_tmp = [k for k in under_tmp if not any(k.startswith(o + "/") for o in under_tmp if o != k)]
+        runtime_fds = {k: os.open(k, os.O_PATH | os.O_DIRECTORY) for k in under_tmp}
         _mount("none", "/", None, MS_REC | MS_PRIVATE)
         _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
         os.mkdir("/tmp/lab3", 0o755)
         _mount(f"/proc/self/fd/{fd}", "/tmp/lab3", None, MS_BIND | MS_REC)
         os.close(fd)
+        for k, kfd in runtime_fds.items():
+            os.makedirs(k, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{kfd}", k, None, MS_BIND | MS_REC)
+            os.close(kfd)
         staging = "/tmp/lab3"
         for path in cfg.get("hide", []):
             try:
