@@ -112,14 +112,14 @@ print(f"causal self-attention: output {relative_error(out, ref_out):.1e}, weight
 # Transformer. The metric is **exact match**: the whole output sequence, EOS included, must be right
 # (greedy decoding on 256 held-out sequences).
 #
-# The claim to test: *Transformers win on longer sequences.* Quick mode trains for far fewer steps
-# (and skips length 64), so expect lower numbers there.
+# The claim to test: *Transformers win on longer sequences.* Quick mode trains for 300 steps instead of
+# 1 500 and only at lengths 8 and 16 (in 300 steps even the Transformer does not learn length 32).
 
 # %%
 # Quick mode: one torch thread (tiny models; avoids thread thrashing on a busy shared CPU).
 seq_cfg = ex1.Seq2SeqConfig(steps=300 if QUICK else 1500, eval_every=100 if QUICK else 250,
                             eval_examples=128 if QUICK else 256, num_threads=1 if QUICK else None)
-lengths = (8, 16, 32) if QUICK else (8, 16, 32, 64)
+lengths = (8, 16) if QUICK else (8, 16, 32, 64)
 sweep = ex1.length_sweep(lengths, base=seq_cfg, device=DEVICE, run_prefix="ex1/reverse", verbose=True)
 
 print(f"\n{'model':12s} {'length':>6s} {'params':>8s} {'exact':>7s} {'token':>7s} {'train s':>8s}")
