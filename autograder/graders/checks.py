@@ -134,6 +134,16 @@ def check_close(
     check_shape(actual, expected.shape, what)
     if dtype:
         check_dtype(actual, expected.dtype, what)
+    if actual.is_floating_point() and not bool(torch.isfinite(actual).all()):
+        # A NaN/inf pattern that one known mistake reproduces is diagnosed as that mistake.
+        for mistake, candidate in hints or []:
+            try:
+                if (candidate is not None and tuple(candidate.shape) == tuple(expected.shape)
+                        and torch.allclose(actual.double(), candidate.double(), rtol=max(rtol, 1e-6),
+                                           atol=max(atol, 1e-6), equal_nan=True)):
+                    fail(f"{what}: contains NaN/inf where the reference is finite. Likely mistake: {mistake}")
+            except RuntimeError:
+                continue
     check_finite(actual, what, expected)
     a, e = actual.to(torch.float64) if actual.is_floating_point() else actual, expected
     if not a.is_floating_point():

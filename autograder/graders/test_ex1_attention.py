@@ -403,8 +403,19 @@ def _mha_case(
 
 @pytest.mark.grade(points=2, tags=[EX, "mha"], visibility="visible")
 def test_mha_self_attention(student):
-    """mha: self-attention equals nn.MultiheadAttention (outputs and averaged weights)"""
+    """mha: self-attention equals nn.MultiheadAttention (outputs and averaged weights); no dropout in eval"""
     _mha_case(student, what="MultiHeadAttention(16, 4) self-attention")
+    ref, weights = _torch_mha(16, 4, True, 0)
+    query = _randn(2, 5, 16, seed=100)
+    res = student.call("attention.mha", timeout=T_CALL, d_model=16, num_heads=4, weights=weights, query=query,
+                       key=query, value=query, dropout=0.5, train=False)
+    with torch.no_grad():
+        ref_out, _ = ref(query, query, query)
+    out = get_tensor(res, "out", "MultiHeadAttention(16, 4, dropout=0.5) in eval mode: out")
+    check_shape(out, tuple(ref_out.shape), "MultiHeadAttention(16, 4, dropout=0.5) in eval mode: out")
+    if not torch.allclose(out.double(), ref_out.double(), rtol=1e-6, atol=1e-8):
+        fail("MultiHeadAttention(16, 4, dropout=0.5) in eval mode: the output changed — dropout must only "
+             "act in training mode (pass training=self.training to your attention)")
 
 
 @pytest.mark.grade(points=1, tags=[EX, "mha"], visibility="visible")

@@ -39,3 +39,35 @@ ALTERNATIVES = [
                                               "    return idx[None, :] > idx[:, None]"),),
                 ("causal_mask",)),
 ]
+
+MISTAKES += [
+    Mistake("mha-padding-mask-on-queries", (change(A, "masks.append(key_padding_mask.reshape(B, 1, 1, S))",
+                                                   "masks.append(key_padding_mask.reshape(B, 1, S, 1))"),),
+            ("mha",), ("test_mha_key_padding_mask",), r"size of tensor|mask|padding|differs"),
+    Mistake("mha-scale-by-d-model", (change(A, "q, k, v, mask=mask, dropout_p=self.dropout, training=self.training",
+                                            "q * (self.head_dim / self.embed_dim) ** 0.5, k, v, mask=mask, "
+                                            "dropout_p=self.dropout, training=self.training"),),
+            ("mha",), ("test_mha_self_attention",), r"sqrt\(d_model\)|scale"),
+    Mistake("mha-dropout-in-eval", (change(A, "dropout_p=self.dropout, training=self.training",
+                                           "dropout_p=self.dropout, training=True"),),
+            ("mha",), ("test_mha_self_attention",), r"dropout must only act in training"),
+    Mistake("sdpa-mask-after-softmax", (
+        change(A, 'scores = scores.masked_fill(mask, float("-inf"))', "pass"),
+        change(A, "weights = torch.softmax(scores, dim=-1)  # (..., T, S), rows sum to 1",
+               "weights = torch.softmax(scores, dim=-1)\n"
+               "    if mask is not None and mask.dtype == torch.bool:\n"
+               "        weights = weights.masked_fill(mask, 0.0)")),
+            ("sdpa",), ("test_sdpa_bool_mask",), r"after the softmax"),
+]
+
+ALTERNATIVES += [
+    Alternative("mha-split-with-reshape-permute", (
+        change(A, "q = self.q_proj(query).view(B, T, H, d_k).transpose(1, 2)",
+               "q = self.q_proj(query).reshape(B, T, H, d_k).permute(0, 2, 1, 3)"),
+        change(A, "out = out.transpose(1, 2).reshape(B, T, E)", "out = out.permute(0, 2, 1, 3).flatten(2)")),
+        ("mha",)),
+    Alternative("sdpa-bool-mask-via-where", (
+        change(A, 'scores = scores.masked_fill(mask, float("-inf"))',
+               'scores = torch.where(mask, torch.full_like(scores, float("-inf")), scores)'),),
+        ("sdpa", "mha")),
+]
