@@ -12,6 +12,8 @@ import copy
 import jupytext
 import nbformat
 
+from autograder.packaging.nbgrader import add_nbgrader_metadata
+
 from .markers import find_regions, make_solution
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -35,6 +37,7 @@ def notebook_releases(text: str, name: str = "Lab3.py") -> tuple[str, str]:
     from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
     master = jupytext.reads(text, fmt="py:percent")
+    add_nbgrader_metadata(master)  # so that nbgrader itself (JupyterHub courses) accepts both notebooks
     student = copy.deepcopy(master)
     student, _ = ClearSolutions(code_stub={"python": CODE_STUB}, enforce_metadata=False).preprocess(
         student, {"language": "python"})
