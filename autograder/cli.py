@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from lab3.data import DataError, download_cifar10, data_home, sst2_dir
+    from lab3.data import DataError, data_home, download_cifar10, sst2_dir
 
     root = Path(args.dir) / "cifar10" if args.dir else data_home() / "cifar10"
     try:

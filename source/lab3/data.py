@@ -218,7 +218,7 @@ def cifar10(train: bool = True, root: str | Path | None = None, transform: Calla
 
 def stratified_subset(dataset: Dataset, per_class: int, seed: int = 0) -> Subset:
     """A ``Subset`` with ``per_class`` examples of every class, drawn with a seeded generator."""
-    targets = np.asarray(getattr(dataset, "targets"))
+    targets = np.asarray(dataset.targets)
     rng = np.random.default_rng(seed)
     picks = []
     for c in np.unique(targets):

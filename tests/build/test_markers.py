@@ -72,11 +72,13 @@ def test_leak_detection_is_ast_level():
     stub = make_stub(MASTER, "m.py")
     assert solution_leaks(MASTER, stub, "stub.py") == []
     # the same statement, reformatted, planted in the stub
-    leaked = stub.replace("    # TODO: implement area", "    squared = (r*r)  # reformatted\n    # TODO: implement area")
+    todo = "    # TODO: implement area"
+    leaked = stub.replace(todo, "    squared = (r*r)  # reformatted\n" + todo)
     problems = solution_leaks(MASTER, leaked, "stub.py")
     assert len(problems) == 1 and problems[0].startswith("stub.py:") and "solution code" in problems[0]
 
 
 def test_statement_also_in_given_code_is_not_a_leak():
-    master = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n\n\ndef g(x):\n    return x + 1\n"
+    master = ("def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n\n\n"
+              "def g(x):\n    return x + 1\n")
     assert solution_leaks(master, make_stub(master)) == []

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from torchvision.datasets import VisionDataset
-
 from lab3 import data
+from torchvision.datasets import VisionDataset
 
 
 @pytest.fixture(scope="module")
