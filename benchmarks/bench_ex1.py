@@ -31,6 +31,9 @@ from other jobs throughout, so the seconds are upper bounds):
 * vit (``--threads 1``, load 9-10): 0.456 on the full test set after 15 epochs, 318.5 s of training
   (21 s per epoch); the same model trains at 6.3 s per epoch on an idle core (10 epochs in 63 s), i.e.
   about 95 s for 15 epochs — within the 120 s budget only on an unloaded machine (not verified here).
+* all three with 2 threads at load 4-5 (11:47 UTC run): mha 1.32x (571 vs 434 ms) and 1.08x without
+  weights; reverse MISSED (0.02 after 140 steps in 68 s: thread thrashing, see above); vit 0.452 on the
+  full test set but 384 s of training.
 """
 
 from __future__ import annotations
