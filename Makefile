@@ -28,10 +28,11 @@ check: install
 	$(LAB3) build --check
 
 lint: install
-	$(VENV)/bin/ruff check autograder source tests benchmarks
+	$(VENV)/bin/ruff check autograder source tests benchmarks scripts
 
 test: install data
 	$(LAB3) build --check
+	$(VENV)/bin/ruff check autograder source tests benchmarks scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install data
