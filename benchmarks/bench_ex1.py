@@ -26,8 +26,8 @@ from other jobs throughout, so the seconds are upper bounds):
 
 * mha (2 threads, load 8-9): lab3 1449 ms vs torch 1204 ms per fwd+bwd = 1.20x (need_weights=True);
   1.21x with need_weights=False.
-* reverse (``--threads 1``, load 10): exact match 0.973 after 200 steps, 48.4 s wall; the same run with
-  2 threads at load 4.8 reached 0.969 after 250 steps in 6.5 s.
+* reverse (``--threads 1``): exact match 0.973 after 200 steps in 48.4 s wall at load 10, 0.957 after
+  250 steps in 14.0 s at load 4; with 2 threads at load 4.8 (early run) 0.969 after 250 steps in 6.5 s.
 * vit (``--threads 1``, load 9-10): 0.456 on the full test set after 15 epochs, 318.5 s of training
   (21 s per epoch); the same model trains at 6.3 s per epoch on an idle core (10 epochs in 63 s), i.e.
   about 95 s for 15 epochs — within the 120 s budget only on an unloaded machine (not verified here).
