@@ -11,7 +11,8 @@ Usage (from the repo root; ~20 min on 2 busy cores)::
 
     .venv/bin/python scripts/calibrate_thresholds.py --seeds 20 --broken-seeds 3 --write
 
-``--only vit,seq2seq,transfer,cnn`` restricts the graders (the table is then not written unless --write).
+``--only vit,seq2seq,transfer,cnn`` restricts the graders; ``--append TITLE`` appends the table of such a
+supplementary run to CALIBRATION.md as a new section (``--write`` rewrites the whole file).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import re
+import shlex
 import statistics
 import sys
 import time
@@ -212,8 +215,9 @@ def main() -> None:
     ap.add_argument("--broken-seeds", type=int, default=3)
     ap.add_argument("--only", default=",".join(GRADERS))
     ap.add_argument("--write", action="store_true", help=f"write {OUT.relative_to(ROOT)}")
+    ap.add_argument("--append", metavar="TITLE", help=f"append the table to {OUT.relative_to(ROOT)} as a section")
     args = ap.parse_args()
-    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+    warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -247,9 +251,20 @@ def main() -> None:
     table = "\n".join(lines)
     print("\n" + table + f"\n\ntotal {total / 60:.1f} min", flush=True)
 
+    cmd = "python " + shlex.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    if args.append:
+        with OUT.open("a") as f:
+            f.write(f"""
+## {args.append}
+
+{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, same machine and method; command: `.venv/bin/{cmd}`;
+{total / 60:.1f} min.
+
+{table}
+""")
+        print(f"appended to {OUT.relative_to(ROOT)}")
     if args.write:
         cpus = os.cpu_count()
-        cmd = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
         per_seed = "\n".join(
             f"- `{key}` solution: " + ", ".join(f"{a:.3f}" for a in sol) for key, _, _, sol, _, _ in rows
         )

@@ -325,7 +325,9 @@ def _cifar_vehicles(train_per_class: int, test_per_class: int, seed: int = 11):
     return chw(tx[it]), torch.from_numpy(remap[ty[it]]), chw(sx[ie]), torch.from_numpy(remap[sy[ie]])
 
 
-TRANSFER_THRESHOLD = 0.50  # reference about 0.62; requires_grad=False alone about 0.40; chance 0.25
+# calibrated (autograder/graders/CALIBRATION.md): the reference reaches 0.51-0.64 over 50 seeds (0.62 at the
+# graded seed 0), requires_grad=False alone 0.32-0.45 over 20 seeds (0.395 at seed 0); chance 0.25
+TRANSFER_THRESHOLD = 0.48
 
 
 @pytest.mark.grade(points=2, tags=[EX, "freeze"], visibility="hidden")
