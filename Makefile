@@ -6,6 +6,8 @@ LAB3   := $(VENV)/bin/lab3
 # torch from this machine's disk / the CUDA or CPU wheel pip picks; pinned so pip never swaps it.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
+# Idle OpenMP threads sleep instead of spinning: several torch processes share 2 cores in the tests.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install data build check test demo lint clean
 

@@ -166,6 +166,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": str(lim.threads),
             "MKL_NUM_THREADS": str(lim.threads),
+            "OMP_WAIT_POLICY": "PASSIVE",  # idle OpenMP threads sleep instead of spinning (shared CPUs)
             "MPLBACKEND": "Agg",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
