@@ -307,8 +307,8 @@ def test_param_groups_partially_frozen_model(student):
 def _cifar_vehicles(train_per_class: int, test_per_class: int, seed: int = 11):
     root = Path(os.environ.get("LAB3_DATA_DIR") or Path.home() / ".cache" / "lab3") / "cifar10"
     try:
-        tx, ty = np.load(root / "train_images.npy"), np.load(root / "train_labels.npy")
-        sx, sy = np.load(root / "test_images.npy"), np.load(root / "test_labels.npy")
+        tx, ty = np.load(root / "train_images.npy", mmap_mode="r"), np.load(root / "train_labels.npy")
+        sx, sy = np.load(root / "test_images.npy", mmap_mode="r"), np.load(root / "test_labels.npy")
     except OSError:
         pytest.fail(f"grader setup: CIFAR-10 not found under {root} (run `lab3 data`)", pytrace=False)
     rng = np.random.default_rng(seed)
