@@ -11,15 +11,12 @@ parameter groups, and the CIFAR-10 test labels, which only this side reads.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from autograder.engine.errors import StudentError
-from autograder.graders.checks import check_close, check_shape, fail, get_tensor
+from autograder.graders.checks import check_close, check_shape, cifar10_arrays, fail, get_tensor
 from autograder.probes.transfer import ARCHS, build
 
 EX = "ex2"
@@ -305,12 +302,7 @@ def test_param_groups_partially_frozen_model(student):
 
 # ================================================================================ a real transfer run
 def _cifar_vehicles(train_per_class: int, test_per_class: int, seed: int = 11):
-    root = Path(os.environ.get("LAB3_DATA_DIR") or Path.home() / ".cache" / "lab3") / "cifar10"
-    try:
-        tx, ty = np.load(root / "train_images.npy", mmap_mode="r"), np.load(root / "train_labels.npy")
-        sx, sy = np.load(root / "test_images.npy", mmap_mode="r"), np.load(root / "test_labels.npy")
-    except OSError:
-        pytest.fail(f"grader setup: CIFAR-10 not found under {root} (run `lab3 data`)", pytrace=False)
+    tx, ty, sx, sy = cifar10_arrays()
     rng = np.random.default_rng(seed)
     classes = (0, 1, 8, 9)  # airplane, automobile, ship, truck
 
