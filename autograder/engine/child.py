@@ -200,7 +200,7 @@ def serve(cfg: dict, notes: list[str]) -> None:
         torch.set_num_threads(int(cfg.get("threads", 1)))
     except Exception as exc:  # noqa: BLE001
         notes.append(f"torch: {exc!r}")
-    from autograder.engine import wire
+    from autograder.engine import memtrim, wire
 
     student = _Student(release, cfg.get("graded", []))
     info = {
@@ -265,6 +265,8 @@ def serve(cfg: dict, notes: list[str]) -> None:
             except BaseException:  # noqa: BLE001
                 pass
         wire.write_frame(resp, chunks)
+        chunks = result = None
+        memtrim.release_memory()
 
 
 def main() -> None:

@@ -271,6 +271,12 @@ class EngineSession:
             )
             self.log(f"{status} {item.nodeid}: {message}\n{trace}")
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        from autograder.engine.memtrim import release_memory
+
+        release_memory()  # references and received tensors of the test just run (SPEC §7 memory)
+
     def _explain(self, call: pytest.CallInfo) -> tuple[str, str]:
         exc = call.excinfo
         if exc is None:

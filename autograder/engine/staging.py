@@ -2,7 +2,7 @@
 
 Layout of a staging directory (created by the trusted side, readable by the sandbox user)::
 
-    staging/harness/autograder/{__init__,engine/__init__,engine/wire,probes/*}.py   # what the child needs
+    staging/harness/autograder/{__init__,engine/__init__,engine/wire,engine/memtrim,probes/*}.py  # the child needs
     staging/release/lab3/*.py      # official release, graded modules replaced by the student's
     staging/work/                  # scratch cwd of the child (owned by the sandbox user)
 
@@ -141,7 +141,8 @@ def stage(
     (harness / "engine").mkdir(parents=True)
     (harness / "__init__.py").write_text('"""Sandbox-side copy: probes and wire format only."""\n')
     (harness / "engine" / "__init__.py").write_text("")
-    shutil.copy2(Path(__file__).with_name("wire.py"), harness / "engine" / "wire.py")
+    for name in ("wire.py", "memtrim.py"):
+        shutil.copy2(Path(__file__).with_name(name), harness / "engine" / name)
     shutil.copytree(PROBES_DIR, harness / "probes", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # the release, then the student's graded modules on top
     lab3 = root / "release" / "lab3"
