@@ -52,6 +52,7 @@ class _Collector:
     def __init__(self) -> None:
         self.tests: list[dict[str, Any]] = []
 
+    @pytest.hookimpl(tryfirst=True)  # the order of the files, before any conftest reorders execution
     def pytest_collection_modifyitems(self, session, config, items) -> None:
         from autograder.engine.plugin import grade_info
 
