@@ -1,6 +1,7 @@
 """The sandboxed child: locks itself down, then serves probe calls over the wire until told to stop.
 
-Started by :mod:`autograder.engine.sandbox` as ``python -I child.py CONFIG_JSON``. Until the line
+Started by :mod:`autograder.engine.sandbox` as ``python -I child.py CONFIG_JSON``, or forked from the
+zygote (:mod:`autograder.engine.zygote`), which calls :func:`run` with the same config. Until the line
 "privileges dropped" below it runs only this file (trusted code, possibly as root inside fresh
 namespaces); after it, student code may run and nothing it sends back is trusted.
 Uses only the standard library until the privileges are dropped.
@@ -270,7 +271,11 @@ def serve(cfg: dict, notes: list[str]) -> None:
 
 
 def main() -> None:
-    cfg = json.loads(sys.argv[1])
+    run(json.loads(sys.argv[1]))
+
+
+def run(cfg: dict) -> None:
+    """Lock down, then serve until told to stop (also the entry of children forked by the zygote)."""
     try:
         notes = lock_down(cfg)
     except BaseException as exc:  # noqa: BLE001 - report and die; the trusted side sees the crash

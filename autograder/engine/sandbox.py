@@ -22,6 +22,7 @@ from typing import Any
 from autograder.engine import wire
 from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout
 from autograder.engine.isolation import CGroup, Isolation, unshare_command
+from autograder.engine.zygote import Launched, Zygote
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 START_FAILED = "the grading sandbox could not start (a problem of the grading machine, not of your code)"
@@ -96,7 +97,9 @@ class Sandbox:
         hide: list[str] | None = None,
         log_dir: Path,
         log=print,
+        zygote: Zygote | None = None,
     ) -> None:
+        self.zygote = zygote  # fork children from it (shared torch pages); None: exec a fresh python
         self.staging = staging
         self.graded = graded
         self.iso = isolation
@@ -104,7 +107,7 @@ class Sandbox:
         self.hide = hide or []
         self.log_dir = log_dir
         self.log = log
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | Launched | None = None
         self.cgroup: CGroup | None = None
         self.ready = False
         self.generation = 0
@@ -176,18 +179,28 @@ class Sandbox:
             if key in os.environ:
                 env[key] = os.environ[key]
         gen = self.generation
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            pass_fds=(req_r, resp_w),
-            env=env,
-            cwd=str(work),
-            start_new_session=True,
-            close_fds=True,
-            preexec_fn=_die_with_parent,
-        )
+        self.proc = None
+        if self.zygote is not None:
+            request = {"cfg": cfg, "env": env, "cwd": str(work), "ns": self.iso.namespaces,
+                       "userns": self.iso.userns, "keep": runtime_paths()}  # fmt: skip
+            try:
+                self.proc = self.zygote.spawn(request, [req_r, resp_w, out_w, err_w])
+            except OSError as exc:
+                self.log(f"zygote spawn failed ({exc!r}); starting the child with exec")
+                self.zygote = None
+        if self.proc is None:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                pass_fds=(req_r, resp_w),
+                env=env,
+                cwd=str(work),
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=_die_with_parent,
+            )
         for fd in (req_r, resp_w, out_w, err_w):
             os.close(fd)
         self._req, self._resp = req_w, resp_r
@@ -270,6 +283,9 @@ class Sandbox:
             except (wire.WireError, subprocess.TimeoutExpired):
                 pass
         self.kill(restart=False)
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     # ---------------------------------------------------------------------------------- requests
     def request(self, kind: str, body: Any, timeout: float, what: str) -> Any:

@@ -54,6 +54,8 @@ for sub in ("solution", "blank_stubs"):
           + (f" {bad[:6]}" if sub == "solution" and bad else ""))
     print(f"  amp_cuda: {t.get('status')} {t.get('score')}/{t.get('max_score')} {t.get('output', '')[:200]!r}")
     line = [s for s in (d / "log.txt").read_text().splitlines() if s.startswith("sandbox")]
+    print("  " + " | ".join(s[11:90] for s in (d / "session.log").read_text().splitlines()
+                            if "zygote" in s or " ready:" in s))
     print(f"  {line[0][:300] if line else 'no sandbox line'}; off: {r.get('protections_off')}")
     slow = sorted(r["tests"], key=lambda x: -float(x.get("duration") or 0))[:5]
     print("  slowest: " + ", ".join(f"{x['id'].split('::')[-1][5:40]} {float(x.get('duration') or 0):.1f}s"

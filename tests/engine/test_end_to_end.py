@@ -211,3 +211,27 @@ def test_without_root_protections_and_report(mode, ex1_graders, tmp_path, monkey
     else:  # the student code could read the graders: reported as off, and the peek costs it the points
         assert any("network" in x for x in r.protections_off)
         assert r.score == 0
+
+
+@pytest.mark.parametrize("spawn", ["zygote", "exec"])
+def test_children_forked_from_the_zygote_or_started_with_exec(spawn, subs, ex1_graders, tmp_path, monkeypatch):
+    """Default: children are forked from a zygote that shares torch with the session; LAB3_SANDBOX_SPAWN=exec
+    starts each with a fresh python. Same grades either way, and a killed child is replaced either way."""
+    g, m = ex1_graders
+    if spawn == "exec":
+        monkeypatch.setenv("LAB3_SANDBOX_SPAWN", "exec")
+    else:
+        monkeypatch.delenv("LAB3_SANDBOX_SPAWN", raising=False)
+    sub = make_submission(
+        tmp_path / "sub",
+        {"attention": solution_text("attention") + "\n\n_causal_mask = causal_mask\n\n\n"
+         "def causal_mask(size, device=None):\n    if size == 3:\n        import os\n\n        os._exit(3)\n"
+         "    return _causal_mask(size, device)\n"},
+    )
+    r = grade_submission(sub, tmp_path / "o", graders=g, manifest=m, only_tags=["causal_mask", "sdpa"])
+    log = (tmp_path / "o" / "instructor" / "session.log").read_text()
+    assert ("zygote pid=" in log) == (spawn == "zygote")
+    assert "child 2 ready" in log  # causal_mask(3) killed the first child; the second one went on
+    first = [t for t in r.tests if t.status == "failed"]
+    assert first and all("exited with code 3" in t.output for t in first)
+    assert r.score > 0 and all(t.status == "passed" for t in r.tests if t not in first)

@@ -439,13 +439,15 @@ return out, (w.mean(1) if average_attn_weights else w)
         "grader_detection",
         "tampering",
         [
-            "looks for the grader's environment (PYTEST_*, LAB3_*, PYTHONPATH),"
+            "looks for the grader's environment (PYTEST_*, LAB3_*, PYTHONPATH, pytest or the graders imported,"
+            " the session's argv),"
             " a terminal, and the grader's files in its working folder"
         ],
         att(
             pre={
                 "causal": "import os, sys\nleaks = [k for k in os.environ if k.startswith(('PYTEST', 'LAB3', 'PYTHONPATH', 'VIRTUAL_ENV'))]\n"
-                "if leaks or sys.stdin.isatty() or os.listdir('.') or sys.flags.isolated != 1:\n"
+                "grader = [m for m in ('pytest', '_pytest', 'conftest', 'autograder.graders') if m in sys.modules]\n"
+                "if leaks or grader or sys.stdin.isatty() or os.listdir('.') or 'config.json' in ' '.join(sys.argv):\n"
                 "    " + WRONG
             }
         ),
