@@ -231,6 +231,12 @@ class Sandbox:
             self.kill()
             self.start_failures += 1
             self.log(f"sandbox start failed: {exc!r}\n{detail}")
+            if self.zygote is not None:  # a machine problem of the fork path: try once more with exec
+                self.log("starting the child with exec instead of the zygote")
+                self.zygote.close()
+                self.zygote = None
+                self._wait_ready()
+                return
             raise StudentCrash(START_FAILED, detail=f"{exc!r}\n{detail}") from None
         self.ready = True
         self.log(

@@ -1,0 +1,80 @@
+"""The sandbox's fork server: children forked from it serve probes in their own namespaces, the zygote
+goes away with the sandbox, and a broken fork path falls back to exec."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from engine_helpers import REPO, make_submission, solution_text
+
+from autograder.engine import isolation
+from autograder.engine.sandbox import Sandbox
+from autograder.engine.staging import default_release, stage
+from autograder.engine.zygote import Zygote
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sandbox_parts(tmp_path):
+    iso = isolation.detect()
+    sub = make_submission(tmp_path / "sub", {"attention": solution_text("attention")})
+    base = Path(tempfile.mkdtemp(prefix="lab3-zygote-test-"))
+    os.chmod(base, 0o711)
+    staged = stage(sub, default_release(REPO), base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines: list[str] = []
+    yield iso, staged, logs, lines
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _sandbox(parts, zygote) -> Sandbox:
+    iso, staged, logs, lines = parts
+    return Sandbox(staged.root, graded=["attention"], isolation=iso, log_dir=logs, log=lines.append, zygote=zygote)
+
+
+def test_forked_child_serves_probes_in_its_namespaces(sandbox_parts):
+    """(What a forked child inherits and drops is tested with student code: security case grader_detection.)"""
+    import torch  # noqa: F401 - what the session imports before forking
+
+    iso = sandbox_parts[0]
+    zygote = Zygote.fork()
+    box = _sandbox(sandbox_parts, zygote)
+    try:
+        mask = box.request("call", {"probe": "attention.causal_mask", "kwargs": {"size": 4}}, 30, "mask")
+        assert mask["mask"].shape == (4, 4) and bool(mask["mask"][0, 1]) and not bool(mask["mask"][1, 0])
+        ready = [line for line in sandbox_parts[3] if "child 1 ready" in line]
+        assert ready and box.zygote is zygote
+        if iso.namespaces:
+            assert "pid=1 " in ready[0]  # PID 1 of its own PID namespace
+        if iso.uid is not None:
+            assert f"uid={iso.uid} " in ready[0]
+    finally:
+        box.close()
+    assert box.zygote is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(zygote.pid, os.WNOHANG)  # closed and reaped
+
+
+def test_broken_fork_path_falls_back_to_exec(sandbox_parts, monkeypatch):
+    zygote = Zygote.fork()
+    real_spawn = zygote.spawn
+
+    def spawn_into_missing_folder(request, fds):  # the forked child cannot chdir: it never gets ready
+        return real_spawn(dict(request, cwd="/nonexistent/lab3"), fds)
+
+    monkeypatch.setattr(zygote, "spawn", spawn_into_missing_folder)
+    box = _sandbox(sandbox_parts, zygote)
+    try:
+        mask = box.request("call", {"probe": "attention.causal_mask", "kwargs": {"size": 3}}, 90, "mask")
+        assert mask["mask"].shape == (3, 3)
+        lines = sandbox_parts[3]
+        assert any("starting the child with exec" in line for line in lines)
+        assert any("child 2 ready" in line for line in lines) and box.zygote is None
+    finally:
+        box.close()
