@@ -1,5 +1,5 @@
 """SPEC §7 budgets of the whole hidden suite: wall time and peak memory (sum of PSS over every process
-of the grading run), for the solution and the blank stubs, plus batch throughput.
+of the grading run), for the solution and the blank stubs, per-test times, plus batch throughput.
 
     .venv/bin/python benchmarks/bench_grading.py [--repeat 3] [--batch]
 
@@ -9,6 +9,7 @@ Prints medians; the README quotes the latest figures with the machine they came 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -66,17 +67,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", action="store_true", help="also time a batch of 8 with -j 1 and -j 2")
+    parser.add_argument("--top", type=int, default=12, help="slowest tests to list (per-test times)")
     args = parser.parse_args()
     subs = REPO / "examples" / "submissions"
     out = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     print(f"machine: {os.cpu_count()} CPUs; root: {os.geteuid() == 0}; repeats: {args.repeat}")
     print(f"{'submission':<14} {'wall s (median)':>16} {'min':>7} {'max':>7} {'peak PSS MiB':>13} {'procs':>6}")
+    per_test: dict[str, list[float]] = {}
     for name in ("solution", "blank_stubs"):
-        runs = [run_measured([*LAB3, "grade", str(subs / name), "--out", str(out / name)])
-                for _ in range(args.repeat)]
+        runs = []
+        for _ in range(args.repeat):
+            runs.append(run_measured([*LAB3, "grade", str(subs / name), "--out", str(out / name)]))
+            if name == "solution":
+                for t in json.loads((out / name / "instructor" / "result.json").read_text())["tests"]:
+                    per_test.setdefault(t["id"], []).append(float(t.get("duration") or 0.0))
         walls = [r[0] for r in runs]
         print(f"{name:<14} {statistics.median(walls):>16.1f} {min(walls):>7.1f} {max(walls):>7.1f} "
               f"{max(r[1] for r in runs):>13.0f} {max(r[2] for r in runs):>6}")
+    medians = sorted(((statistics.median(v), k) for k, v in per_test.items()), reverse=True)
+    print(f"\nper-test time on the solution (median of {args.repeat}; {len(medians)} tests, "
+          f"{sum(m for m, _ in medians):.1f} s in tests), slowest {args.top}:")
+    for m, test_id in medians[: args.top]:
+        print(f"  {m:6.2f} s  {test_id}")
     if args.batch:
         batch = out / "batch"
         batch.mkdir()

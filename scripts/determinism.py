@@ -41,7 +41,8 @@ def main() -> int:
 
     print(f"# determinism: {args.runs} consecutive full-suite gradings of {args.submission.relative_to(ROOT)}")
     print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} CPU "
-          f"cores (shared, loaded), torch {torch.__version__}, Python {platform.python_version()}")  # fmt: skip
+          f"cores (load average {os.getloadavg()[0]:.1f} at start), torch {torch.__version__}, "
+          f"Python {platform.python_version()}")  # fmt: skip
     print(f"# command: .venv/bin/python {' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}", flush=True)
 
     runs: list[dict[str, float]] = []
