@@ -1,6 +1,7 @@
 """One sandboxed child process that runs student code, seen from the trusted side.
 
-:class:`Sandbox` starts ``child.py`` (see there for the lock-down), sends requests over a pipe pair,
+:class:`Sandbox` starts ``child.py`` (see there for the lock-down) — forked from the zygote
+(:mod:`autograder.engine.zygote`) when the session has one, else with exec — sends requests over a pipe pair,
 waits for each answer with a wall-clock deadline, and on expiry, crash or protocol violation kills the
 child's whole process tree (cgroup, PID namespace, process group) and starts a fresh one in the
 background. stdout/stderr of the child are drained by threads into capped log files.
