@@ -31,9 +31,11 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 PR_SET_PDEATHSIG = 1
+SPAWN_TIMEOUT_S = 30.0  # the zygote answers a spawn request in milliseconds; silence means it is broken
 _STATUS = struct.Struct("i")
 
 
@@ -100,11 +102,12 @@ class Zygote:
             stream.flush()
         gc.collect()
         gc.freeze()  # no collection will write to the shared objects' headers (copy-on-write stays shared)
+        session = os.getpid()
         pid = os.fork()
         if pid == 0:  # the zygote
             try:
                 ours.close()
-                _serve(theirs, child_module)
+                _serve(theirs, child_module, session)
             finally:
                 os._exit(70)
         theirs.close()
@@ -112,11 +115,16 @@ class Zygote:
         return cls(pid, ours)
 
     def spawn(self, request: dict, fds: list[int]) -> Launched:
-        """Fork a sandbox child; ``fds``: request-read, response-write, stdout, stderr (all closed here)."""
+        """Fork a sandbox child; ``fds``: its request-read, response-write, stdout and stderr ends (the
+        caller closes its copies). Raises ``OSError`` when the zygote is gone or does not answer."""
         status_r, status_w = os.pipe()
         try:
+            self.sock.settimeout(SPAWN_TIMEOUT_S)
             socket.send_fds(self.sock, [json.dumps(request).encode()], [*fds, status_w])
             answer = self.sock.recv(4096)
+        except OSError:
+            os.close(status_r)
+            raise
         finally:
             os.close(status_w)
         if not answer:
@@ -125,17 +133,25 @@ class Zygote:
         return Launched(int(json.loads(answer)["pid"]), status_r)
 
     def close(self) -> None:
+        self.sock.close()  # the zygote exits on EOF (within a second)
+        deadline = time.monotonic() + 3
         try:
-            self.sock.close()  # the zygote exits on EOF
-            os.waitpid(self.pid, 0)
+            while os.waitpid(self.pid, os.WNOHANG)[0] == 0:
+                if time.monotonic() > deadline:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    break
+                time.sleep(0.02)
         except OSError:
             pass
 
 
 # ------------------------------------------------------------------------------------ zygote side
-def _serve(sock: socket.socket, child_module) -> None:
+def _serve(sock: socket.socket, child_module, session: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the session
+    if os.getppid() != session:  # the session died before that took effect
+        os._exit(0)
     _only_fds({0, 1, 2, sock.fileno()})
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
