@@ -53,7 +53,7 @@ def run_measured(cmd: list[str]) -> tuple[float, float, int]:
                 procs = []
             total = sum(pss_kib(p.pid) for p in procs)
             peak, peak_n = max(peak, total), max(peak_n, len(procs))
-            done.wait(0.2)
+            done.wait(0.05)  # 20 samples a second: short peaks count too
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
