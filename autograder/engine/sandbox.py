@@ -182,8 +182,7 @@ class Sandbox:
         gen = self.generation
         self.proc = None
         if self.zygote is not None:
-            request = {"cfg": cfg, "env": env, "cwd": str(work), "ns": self.iso.namespaces,
-                       "userns": self.iso.userns, "keep": runtime_paths()}  # fmt: skip
+            request = {"cfg": cfg, "env": env, "cwd": str(work), "ns": self.iso.namespaces, "userns": self.iso.userns}
             try:
                 self.proc = self.zygote.spawn(request, [req_r, resp_w, out_w, err_w])
             except OSError as exc:

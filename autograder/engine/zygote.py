@@ -13,8 +13,8 @@ waits for it and reports its exit status through a pipe, since the session is no
 The child resets what it inherited (descriptors, environment, imported grader modules, ``sys.path``) and
 runs ``child.run``, which locks down exactly as when started by ``exec``.
 
-Protocol on a ``SOCK_SEQPACKET`` pair: the session sends ``{"cfg", "env", "cwd", "ns", "userns",
-"keep"}`` with five descriptors (request read end, response write end, stdout, stderr, status write
+Protocol on a ``SOCK_SEQPACKET`` pair: the session sends ``{"cfg", "env", "cwd", "ns", "userns"}``
+with five descriptors (request read end, response write end, stdout, stderr, status write
 end); the zygote answers ``{"pid": launcher_pid}``.
 """
 
@@ -47,9 +47,6 @@ class Launched:
         self._status_fd = status_fd
         self.returncode: int | None = None
         self._buf = b""
-
-    def poll(self) -> int | None:
-        return self.returncode if self.returncode is not None else self._read(0)
 
     def wait(self, timeout: float | None = None) -> int:
         rc = self.returncode if self.returncode is not None else self._read(timeout)
@@ -244,7 +241,7 @@ def _become_child(req: dict, req_r: int, resp_w: int, out_w: int, err_w: int, ch
             del sys.modules[name]
     sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_BlockStudentImports"
                         and not type(f).__module__.startswith("_pytest")]
-    keep = [os.path.realpath(k) for k in req["keep"]]
+    keep = [os.path.realpath(k) for k in req["cfg"]["keep"]]  # the Python runtime's folders
     sys.path[:] = [p for p in sys.path if p and any(os.path.realpath(p) == k or
                                                     os.path.realpath(p).startswith(k + os.sep) for k in keep)]
     sys.path_importer_cache.clear()

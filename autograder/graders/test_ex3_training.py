@@ -20,6 +20,7 @@ from torch import nn
 
 from autograder.engine.errors import StudentError
 from autograder.graders.checks import check_close, cifar10_arrays, fail
+from autograder.probes import single_threaded
 from autograder.probes.training import ProbeNet, warmup_cosine_ref
 
 EX = "ex3"
@@ -60,6 +61,7 @@ def _student_weights(res: dict, expected: dict[str, torch.Tensor], what: str) ->
     return _flat(w)
 
 
+@single_threaded
 def ref_train(
     weights: dict[str, torch.Tensor],
     batches,
@@ -81,19 +83,6 @@ def ref_train(
 ) -> dict[str, torch.Tensor]:
     """The reference loop (and, through its switches, the common mistakes), on one CPU thread like the
     probe: multi-threaded CPU kernels may sum in another order, which bfloat16 rounding magnifies."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _ref_train(weights, batches, norm=norm, dtype=dtype, optimizer=optimizer,
-                          optimizer_kwargs=optimizer_kwargs, k=k, epochs=epochs, clip=clip,
-                          autocast_dtype=autocast_dtype, scale=scale, eval_mode=eval_mode, divide=divide,
-                          leftover=leftover, zero_grad_each=zero_grad_each, schedule=schedule)  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _ref_train(weights, batches, *, norm, dtype, optimizer, optimizer_kwargs, k, epochs, clip, autocast_dtype,
-               scale, eval_mode, divide, leftover, zero_grad_each, schedule) -> dict[str, torch.Tensor]:  # fmt: skip
     torch.manual_seed(0)
     model = ProbeNet(**NET, norm=norm).to(dtype)
     model.load_state_dict({k_: v.to(dtype) for k_, v in weights.items()})

@@ -13,6 +13,8 @@ Helpers shared by probes live here; keep this file free of grader knowledge.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Any
 
 
@@ -24,6 +26,32 @@ def seed(value: int = 0) -> None:
 
     random.seed(value)
     torch.manual_seed(value)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run with one intra-op thread, then restore. Same kernels and summation order as a one-thread
+    reference (bfloat16 rounding magnifies any other order), and no OpenMP threads spinning against each
+    other on a shared, overloaded machine (that made the transfer probes 5-50x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def single_threaded(fn):
+    """Decorator: run ``fn`` under :func:`one_thread`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with one_thread():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def tensor_or_none(x: Any) -> Any:

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from autograder.probes import one_thread
+
 
 class _Recorder(nn.Module):
     """Identity that logs the dtype of its input and whether autocast is on."""
@@ -277,17 +279,13 @@ def train_epoch(
 
     data = [(torch.as_tensor(x).to(_DTYPES[dtype]), torch.as_tensor(y)) for x, y in batches]
     results = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread, like the grader's reference: the same CPU kernels, the same rounding
-    try:
+    with one_thread():  # like the grader's reference: the same CPU kernels, the same rounding
         for _ in range(epochs):
             log.append("epoch")
             res = train_one_epoch(model, data, opt, loss_fn, **kwargs)
             results.append({k: _plain(v) for k, v in res.items()} if isinstance(res, dict) else _plain(res))
             if isinstance(res, dict) and isinstance(res.get("global_step"), int) and global_step is not None:
                 kwargs["global_step"] = res["global_step"]
-    finally:
-        torch.set_num_threads(threads)
     model.rec.log = None
     model.sink = None
     return {

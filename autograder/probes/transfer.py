@@ -8,37 +8,9 @@ names, per-tensor fingerprints, outputs); the graders decide.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from typing import Any
 
-from autograder.probes import seed, tensor_or_none
-
-
-def single_threaded(fn):
-    """Decorator: run the probe under :func:`one_thread`."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with one_thread():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run with one intra-op thread, then restore. The sandbox leaves OpenMP's default (active) wait
-    policy; on a shared, overloaded machine two spinning threads made these probes 5-50x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
+from autograder.probes import seed, single_threaded, tensor_or_none
 
 # name -> (constructor, attribute path of the classifier)
 ARCHS = {
