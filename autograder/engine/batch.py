@@ -31,6 +31,26 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
+def skipped_entries_file(out: Path) -> Path:
+    """``OUT/skipped.txt``: one line per entry of the batch folder that is not a submission."""
+    return Path(out) / "skipped.txt"
+
+
+def skipped_entries(batch_dir: Path, out: Path | None = None) -> list[str]:
+    """``"name: why"`` for each entry of ``batch_dir`` that is not graded (never dropped in silence)."""
+    skipped = []
+    for p in sorted(Path(batch_dir).iterdir(), key=lambda p: p.name):
+        if out is not None and p.absolute() == Path(out).absolute():
+            continue
+        if p.is_symlink():
+            skipped.append(f"{p.name}: a symbolic link")
+        elif not (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip")):
+            skipped.append(f"{p.name}: neither a folder nor a .zip")
+        elif p.name.startswith("."):
+            skipped.append(f"{p.name}: a hidden entry")
+    return skipped
+
+
 def submission_entries(batch_dir: Path) -> list[tuple[str, Path]]:
     """(id, path) for each submission in ``batch_dir``, sorted by name; ids are unique and filesystem-safe."""
     entries = []
@@ -59,7 +79,7 @@ def load_result(path: Path) -> GradeResult | None:
 
 
 def _failed_result(sid: str, out: Path, exc: BaseException, manifest: dict[str, Any] | None) -> GradeResult:
-    """A zero result when grading itself blew up (never affects other submissions)."""
+    """An ``error`` result when grading itself blew up (never a score; never affects other submissions)."""
     from autograder.engine import manifest as manifest_mod
     from autograder.engine.grade import score
     from autograder.reports import write_feedback, write_results
@@ -76,6 +96,8 @@ def _failed_result(sid: str, out: Path, exc: BaseException, manifest: dict[str, 
         execution_time=0.0,
         out=str(out),
         notes=["grading failed; the course staff has been notified"],
+        status="error",
+        error=f"{type(exc).__name__}: {exc}",
     )
     out.mkdir(parents=True, exist_ok=True)
     write_results(res, out)
@@ -98,10 +120,19 @@ def grade_batch(
     progress: bool = True,
     **kwargs: Any,
 ) -> list[GradeResult]:
-    """Grade every submission of ``batch_dir`` into ``out``; returns the results of this shard."""
-    out = Path(out)
+    """Grade every submission of ``batch_dir`` into ``out``; returns the results of this shard.
+
+    A submission already graded in ``out`` is kept unless ``force``; one whose grading failed
+    (``status == "error"``) is always graded again.
+    """
+    from autograder.engine.options import absolute
+
+    batch_dir, out = absolute(batch_dir), absolute(out)
+    release = absolute(release) if release else None
     out.mkdir(parents=True, exist_ok=True)
-    entries = submission_entries(Path(batch_dir))
+    entries = submission_entries(batch_dir)
+    skipped = skipped_entries(batch_dir, out)
+    skipped_entries_file(out).write_text("".join(f"{line}\n" for line in skipped))
     if shard:
         i, n = shard
         entries = [e for k, e in enumerate(entries) if k % n == i - 1]
@@ -113,7 +144,7 @@ def grade_batch(
         done = out / sid / "instructor" / "result.json"
         if not force and (out / sid / "results.json").exists() and done.exists():
             prev = load_result(done)
-            if prev is not None:
+            if prev is not None and prev.status != "error":
                 prev.submission = sid
                 results[sid] = prev
                 continue

@@ -3,7 +3,8 @@
     lab3 grade SUBMISSION --out DIR [--only TAG ...]
     lab3 grade --batch DIR --out OUT [-j N] [--shard i/n] [--force]
 
-Exit status 0 whenever grading completed, whatever the scores; 2 for usage errors.
+Exit status: 0 whenever grading completed, whatever the scores; 2 for a usage error or an input that
+is not a submission; 3 when the grader itself failed (never reported as a grade).
 """
 
 from __future__ import annotations
@@ -49,9 +50,16 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", type=Path, default=None, help=argparse.SUPPRESS)
 
 
+EXIT_GRADED, EXIT_USAGE, EXIT_INTERNAL = 0, 2, 3
+
+
 def _usage(msg: str) -> int:
     print(f"lab3 grade: {msg}", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
+
+
+def internal_error_line(error: str, out: Path) -> str:
+    return f"internal error: {error} (details: {out / 'instructor' / 'log.txt'})"
 
 
 def run_grade(args: argparse.Namespace) -> int:
@@ -67,6 +75,7 @@ def run_grade(args: argparse.Namespace) -> int:
         return _usage(f"unknown tag(s) {bad}; known tags: {', '.join(sorted(ALLOWED_TAGS))}")
     if args.timeout_scale <= 0:
         return _usage("--timeout-scale must be positive")
+    out = args.out.expanduser().absolute()  # the engine resolves again; printed paths match what it wrote
     iso = isolation.detect()
     if iso.off:
         print("note: sandbox protections OFF: " + "; ".join(iso.off), file=sys.stderr)
@@ -81,7 +90,7 @@ def run_grade(args: argparse.Namespace) -> int:
             return _usage(str(exc))
         results = grade_batch(
             batch,
-            args.out,
+            out,
             jobs=args.jobs,
             only_tags=only or None,
             shard=shard,
@@ -89,11 +98,7 @@ def run_grade(args: argparse.Namespace) -> int:
             timeout_scale=args.timeout_scale,
             release=args.release,
         )
-        width = max([len(r.submission) for r in results] + [10])
-        for r in results:
-            print(f"{r.submission:<{width}}  {r.score:>6g} / {r.max_score:g}")
-        print(f"{len(results)} submission(s); wrote {args.out / 'grades.csv'} and {args.out / 'report.html'}")
-        return 0
+        return _report_batch(results, out)
     if args.shard or args.force or args.jobs != 1:
         print("note: -j, --shard and --force apply to --batch only", file=sys.stderr)
     if not submission.exists():
@@ -102,10 +107,34 @@ def run_grade(args: argparse.Namespace) -> int:
     from autograder.reports import table
 
     result = grade_submission(
-        submission, args.out, only_tags=only or None, release=args.release, timeout_scale=args.timeout_scale
+        submission, out, only_tags=only or None, release=args.release, timeout_scale=args.timeout_scale
     )
     print(table(result))
     for note in result.notes:
         print(f"note: {note}")
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'feedback.md'}")
-    return 0
+    print(f"wrote {out / 'results.json'} and {out / 'feedback.md'}")
+    if result.status == "error":
+        print(internal_error_line(result.error, out), file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_GRADED
+
+
+def _report_batch(results, out: Path) -> int:
+    """The score table of a batch; names what was not graded or skipped; exit 3 if anything was not graded."""
+    from autograder.engine.batch import skipped_entries_file
+
+    width = max([len(r.submission) for r in results] + [10])
+    for r in results:
+        shown = "NOT GRADED (internal error)" if r.status == "error" else f"{r.score:>6g} / {r.max_score:g}"
+        extra = "  (whole-run time limit)" if r.status == "timeout" else ""
+        print(f"{r.submission:<{width}}  {shown}{extra}")
+    failed = [r for r in results if r.status == "error"]
+    skipped = skipped_entries_file(out).read_text().split("\n") if skipped_entries_file(out).exists() else []
+    skipped = [s for s in skipped if s]
+    for name in skipped:
+        print(f"skipped: {name}")
+    print(f"{len(results)} submission(s), {len(failed)} not graded, {len(skipped)} skipped; "
+          f"wrote {out / 'grades.csv'} and {out / 'report.html'}")
+    for r in failed:
+        print(f"{r.submission}: " + internal_error_line(r.error, out / r.submission), file=sys.stderr)
+    return EXIT_INTERNAL if failed else EXIT_GRADED

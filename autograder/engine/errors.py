@@ -15,6 +15,14 @@ class SubmissionError(EngineError):
     """The submission itself cannot be used (not a folder/zip, unreadable zip, ...)."""
 
 
+class GradingFault(EngineError):
+    """The trusted side failed (session died, records missing, too little memory, a grader bug).
+
+    Never a grade: ``lab3 grade`` exits 3, ``results.json`` says grading failed, a batch marks the
+    submission ``error`` and regrades it next time.
+    """
+
+
 class StudentProblem(EngineError):
     """A call into student code failed; ``message`` is safe to show to the student."""
 

@@ -15,12 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autograder.engine import isolation
-from autograder.engine.errors import SubmissionError
+from autograder.engine.errors import GradingFault, SubmissionError
+from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, SessionOptions, absolute
 from autograder.engine.staging import GRADED_MODULES, default_release, stage
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent  # folder holding the autograder package
@@ -53,6 +55,12 @@ class GradeResult:
     notes: list[str] = field(default_factory=list)
     protections_off: list[str] = field(default_factory=list)
     gpu: bool = False
+    status: str = "graded"  # graded | timeout (the whole-run limit; still a grade) | error (not graded)
+    error: str = ""  # why grading failed (status "error"): instructor wording, shown to nobody as a score
+
+    @property
+    def graded(self) -> bool:
+        return self.status != "error"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,22 +170,6 @@ def score(
     return tests
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    out = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(rec, dict):
-                    out.append(rec)
-    except OSError:
-        pass
-    return out
-
-
 def grade_submission(
     submission: Path,
     out: Path,
@@ -186,97 +178,39 @@ def grade_submission(
     release: Path | None = None,
     graders: Path | None = None,
     manifest: Path | None = None,
-    timeout_scale: float = 1.0,
+    timeout_scale: float = DEFAULT_TIMEOUT_SCALE,
     threads: int | None = None,
     session_timeout: float | None = None,
     limits: dict[str, Any] | None = None,
     quiet: bool = True,
 ) -> GradeResult:
-    """Grade one submission (folder or zip) into ``out`` (results.json, feedback.md, instructor/)."""
+    """Grade one submission (folder or zip) into ``out`` (results.json, feedback.md, instructor/).
+
+    Every path may be relative to the caller's folder: it is made absolute here, once. When the trusted
+    side fails (:class:`~autograder.engine.errors.GradingFault` or any other exception) the result has
+    ``status == "error"`` and ``results.json`` says that grading failed; it is never a score.
+    """
     from autograder.engine import manifest as manifest_mod
 
     t0 = time.monotonic()
-    submission, out = Path(submission), Path(out)
-    graders = Path(graders) if graders else manifest_mod.GRADERS_DIR
-    manifest_path = Path(manifest) if manifest else manifest_mod.MANIFEST_PATH
-    release = Path(release) if release else default_release(REPO_ROOT)
-    out.mkdir(parents=True, exist_ok=True)
-    iso = isolation.detect()
-    instr = out / "instructor"
-    if instr.exists():
-        shutil.rmtree(instr)
-    instr.mkdir()
-    if iso.root:
-        os.chmod(out, 0o700)
-        os.chmod(instr, 0o700)
-    for stale in ("results.json", "feedback.md"):
-        (out / stale).unlink(missing_ok=True)
-    log_lines: list[str] = [f"submission: {submission}", f"release: {release}", iso.summary()]
-
-    if manifest_path.exists():
-        man = manifest_mod.load(manifest_path)
-    else:
-        log_lines.append(f"manifest {manifest_path} missing: collected the graders instead")
-        man = manifest_mod.collect(graders)
-
-    notes: list[str] = []
-    records: list[dict[str, Any]] = []
-    staged = None
-    base = Path(tempfile.mkdtemp(prefix="lab3-grade-"))
-    os.chmod(base, 0o711)
+    submission, out = absolute(submission), absolute(out)
+    graders = absolute(graders) if graders else manifest_mod.GRADERS_DIR
+    manifest_path = absolute(manifest) if manifest else manifest_mod.MANIFEST_PATH
+    release = absolute(release) if release else default_release(REPO_ROOT)
+    instr = _prepare_out(out)
+    log_lines: list[str] = [f"submission: {submission}", f"out: {out}", f"release: {release}"]
+    run = _Run(submission=submission, out=out, instr=instr, log=log_lines)
     try:
-        try:
-            staged = stage(submission, release, base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
-        except SubmissionError as exc:
-            staged = None
-            notes.append(str(exc))
-        if staged is not None:
-            notes += staged.notes
-            if staged.missing and len(staged.missing) < len(GRADED_MODULES):
-                notes.append("not found in the submission: " + ", ".join(f"{m}.py" for m in staged.missing))
-            elif len(staged.missing) == len(GRADED_MODULES):
-                notes.append(
-                    "none of the graded modules ("
-                    + ", ".join(f"{m}.py" for m in GRADED_MODULES)
-                    + ") was found in the submission"
-                )
-            log_lines.append(f"found: {staged.found}")
-            cpus = os.cpu_count() or 1
-            cfg = {
-                "graders": str(graders),
-                "staging": str(staged.root),
-                "graded": list(GRADED_MODULES),
-                "missing": staged.missing,
-                "records": str(instr / "records.jsonl"),
-                "log_dir": str(instr),
-                "only_tags": only_tags or [],
-                "hide": _hidden_paths(out, graders, manifest_path),
-                "timeout_scale": timeout_scale,
-                "limits": {"threads": threads or cpus, **(limits or {})},
-                "trusted_threads": threads or cpus,
-            }
-            if iso.root and not iso.namespaces and iso.uid is not None:
-                log_lines += _protect_by_permissions(cfg["hide"])
-            cfg_path = instr / "config.json"
-            cfg_path.write_text(json.dumps(cfg, indent=1))
-            budget = session_timeout or (600.0 * timeout_scale)
-            rc = _run_session(cfg_path, instr, budget)
-            log_lines.append(f"session exit code {rc}")
-            records = _read_records(instr / "records.jsonl")
-            if rc == "timeout":
-                notes.append(f"grading stopped after {budget:g} s; tests without a result score 0")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-    header = next((r for r in records if r.get("type") == "header"), {})
-    gpu = bool(header.get("gpu", False))
-    tests = score(
-        man,
-        records,
-        gpu=gpu,
-        only_tags=only_tags,
-        **({"missing_note": "not graded: the submission could not be read"} if staged is None else {}),
-    )
+        man = _load_manifest(manifest_path, graders, log_lines)
+        run.manifest = man
+        _grade(run, graders=graders, manifest_path=manifest_path, release=release, only_tags=only_tags,
+               timeout_scale=timeout_scale, threads=threads, session_timeout=session_timeout, limits=limits)
+        tests = score(man, run.records, gpu=run.gpu, only_tags=only_tags, missing_note=run.missing_note)
+        _check_complete(run, tests)
+    except Exception as exc:  # noqa: BLE001 - a fault of the trusted side is reported, never scored
+        run.fault = exc if isinstance(exc, GradingFault) else GradingFault(f"{type(exc).__name__}: {exc}")
+        log_lines.append("GRADING FAILED:\n" + "".join(traceback.format_exception(exc)))
+        tests = _scored_or_empty(run, only_tags)
     result = GradeResult(
         submission=submission.name,
         score=sum(t.score for t in tests),
@@ -284,22 +218,222 @@ def grade_submission(
         tests=tests,
         execution_time=time.monotonic() - t0,
         out=str(out),
-        notes=notes,
-        protections_off=list(iso.off),
-        gpu=gpu,
+        notes=run.notes,
+        protections_off=list(run.protections_off),
+        gpu=run.gpu,
+        status="error" if run.fault else ("timeout" if run.timed_out else "graded"),
+        error=str(run.fault) if run.fault else "",
     )
-    from autograder.reports import write_feedback, write_results
-
-    write_results(result, out)
-    write_feedback(result, out)
-    from autograder.reports.results import atomic_write
-
-    atomic_write(instr / "result.json", json.dumps(result.to_dict(), indent=1, default=str) + "\n")
-    (instr / "log.txt").write_text("\n".join(log_lines) + "\n")
+    _write_outputs(result, out, instr, log_lines)
     return result
 
 
-def _run_session(cfg_path: Path, instr: Path, budget: float) -> int | str:
+@dataclass
+class _Run:
+    """What one grading run has learnt so far (internal to this module)."""
+
+    submission: Path
+    out: Path
+    instr: Path
+    log: list[str]
+    manifest: dict[str, Any] | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    protections_off: list[str] = field(default_factory=list)
+    gpu: bool = False
+    staged: bool = False
+    timed_out: bool = False
+    only_tags: tuple[str, ...] = ()
+    fault: GradingFault | None = None
+    missing_note: str = "no result recorded (the grading session ended early)"
+
+
+def _prepare_out(out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    instr = out / "instructor"
+    if instr.exists():
+        shutil.rmtree(instr)
+    instr.mkdir()
+    if os.geteuid() == 0:
+        os.chmod(out, 0o700)
+        os.chmod(instr, 0o700)
+    for stale in ("results.json", "feedback.md"):
+        (out / stale).unlink(missing_ok=True)
+    return instr
+
+
+def _load_manifest(manifest_path: Path, graders: Path, log_lines: list[str]) -> dict[str, Any]:
+    from autograder.engine import manifest as manifest_mod
+
+    if manifest_path.exists():
+        return manifest_mod.load(manifest_path)
+    log_lines.append(f"manifest {manifest_path} missing: collected the graders instead")
+    return manifest_mod.collect(graders)
+
+
+def _grade(
+    run: _Run,
+    *,
+    graders: Path,
+    manifest_path: Path,
+    release: Path,
+    only_tags: list[str] | None,
+    timeout_scale: float,
+    threads: int | None,
+    session_timeout: float | None,
+    limits: dict[str, Any] | None,
+) -> None:
+    """Stage the submission and run the trusted session; fills ``run`` (raises GradingFault on a fault)."""
+    from autograder.engine import memory
+
+    iso = isolation.detect()
+    run.protections_off = list(iso.off)
+    run.log.append(iso.summary())
+    run.log.append(memory.check_memory())
+    notes = run.notes
+    base = Path(tempfile.mkdtemp(prefix="lab3-grade-"))
+    os.chmod(base, 0o711)
+    try:
+        try:
+            staged = stage(run.submission, release, base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
+        except SubmissionError as exc:  # the student's input: a grade of 0 with the reason
+            notes.append(str(exc))
+            run.missing_note = "not graded: the submission could not be read"
+            return
+        run.staged = True
+        notes += staged.notes
+        if staged.missing and len(staged.missing) < len(GRADED_MODULES):
+            notes.append("not found in the submission: " + ", ".join(f"{m}.py" for m in staged.missing))
+        elif len(staged.missing) == len(GRADED_MODULES):
+            notes.append(
+                "none of the graded modules ("
+                + ", ".join(f"{m}.py" for m in GRADED_MODULES)
+                + ") was found in the submission"
+            )
+        run.log.append(f"found: {staged.found}")
+        cpus = os.cpu_count() or 1
+        options = SessionOptions(
+            graders=graders,
+            staging=staged.root,
+            records=run.instr / "records.jsonl",
+            log_dir=run.instr,
+            graded=GRADED_MODULES,
+            missing=tuple(staged.missing),
+            only_tags=tuple(only_tags or ()),
+            hide=tuple(_hidden_paths(run.out, graders, manifest_path)),
+            timeout_scale=timeout_scale,
+            limits={"threads": threads or cpus, **(limits or {})},
+            trusted_threads=threads or cpus,
+        )
+        if iso.root and not iso.namespaces and iso.uid is not None:
+            run.log.extend(_protect_by_permissions(list(options.hide)))
+        budget = session_timeout or (600.0 * timeout_scale)
+        session = run_session(options.write(run.instr / "config.json"), run.instr, budget)
+        run.log.append(f"session: {session.describe()}")
+        run.records = read_records(options.records)
+        header = next((r for r in run.records if r.get("type") == "header"), None)
+        run.gpu = bool((header or {}).get("gpu", False))
+        if session.timed_out:
+            run.timed_out = True
+            notes.append(f"grading stopped after {budget:g} s (the whole-run time limit); "
+                         "tests without a result score 0")
+            run.missing_note = f"never ran: grading stopped after {budget:g} s (the whole-run time limit)"
+            return
+        check_session(session, run.records)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def check_session(session: SessionRun, records: list[dict[str, Any]]) -> None:
+    """Raise :class:`GradingFault` unless the session ran to its end and left well-formed records."""
+    corrupt = [r for r in records if r.get("type") == "corrupt"]
+    faults = [r for r in records if r.get("type") == "fault"]
+    if session.returncode != 0 or not any(r.get("type") == "footer" for r in records):
+        how = session.describe()
+        if not any(r.get("type") == "header" for r in records):
+            raise GradingFault(f"the grading session died at start-up ({how})")
+        raise GradingFault(f"the grading session ended without its closing record ({how})")
+    if corrupt:
+        raise GradingFault(f"the records file has {len(corrupt)} unreadable line(s)")
+    if faults:
+        raise GradingFault("; ".join(str(f.get("reason", "a fault of the grader")) for f in faults[:3]))
+
+
+def _check_complete(run: _Run, tests: list[TestResult]) -> None:
+    """A session that finished normally must have recorded every test it was asked to grade."""
+    if not run.staged or run.timed_out:
+        return
+    recorded = {r.get("id") for r in run.records if r.get("type") == "test"}
+    lost = [t.id for t in tests if t.status != "skipped" and t.id not in recorded]
+    if lost:
+        raise GradingFault(f"{len(lost)} test(s) of the manifest were never run (first: {lost[0]}); "
+                           "are the graders and autograder/manifest.json in step?")
+
+
+def _scored_or_empty(run: _Run, only_tags: list[str] | None) -> list[TestResult]:
+    """Per-test results of a failed run, kept for the instructor (the student is shown none of them)."""
+    if run.manifest is None:
+        return []
+    try:
+        return score(run.manifest, run.records, gpu=run.gpu, only_tags=only_tags,
+                     missing_note="not graded: the grader failed")
+    except Exception:  # noqa: BLE001 - a broken manifest: nothing to keep
+        return []
+
+
+def _write_outputs(result: GradeResult, out: Path, instr: Path, log_lines: list[str]) -> None:
+    from autograder.reports import write_feedback, write_results
+    from autograder.reports.results import atomic_write
+
+    (instr / "log.txt").write_text("\n".join(log_lines) + "\n")
+    write_results(result, out)
+    write_feedback(result, out)
+    atomic_write(instr / "result.json", json.dumps(result.to_dict(), indent=1, default=str) + "\n")
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The session's records; an unreadable line becomes ``{"type": "corrupt"}`` (a fault, never skipped)."""
+    out: list[dict[str, Any]] = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    rec = None
+                out.append(rec if isinstance(rec, dict) else {"type": "corrupt", "line": line[:200]})
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise GradingFault(f"cannot read the records file {path}: {exc}") from exc
+    return out
+
+
+@dataclass(frozen=True)
+class SessionRun:
+    """How the trusted session process ended."""
+
+    returncode: int | None  # None when it was stopped at the time limit
+    timed_out: bool = False
+
+    def describe(self) -> str:
+        if self.timed_out:
+            return "stopped at the time limit"
+        rc = self.returncode
+        if rc is not None and rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            extra = " - out of memory?" if name == "SIGKILL" else ""
+            return f"killed by {name}{extra}"
+        return f"exit code {rc}"
+
+
+def run_session(options_path: Path, instr: Path, budget: float) -> SessionRun:
+    """Run ``python -m autograder.engine.session OPTIONS`` with a wall-clock ``budget`` (kills its group)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_ENGINE"))}
     env["PYTHONPATH"] = str(PACKAGE_PARENT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
@@ -307,7 +441,7 @@ def _run_session(cfg_path: Path, instr: Path, budget: float) -> int | str:
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     with open(instr / "session.out.txt", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.engine.session", str(cfg_path)],
+            [sys.executable, "-m", "autograder.engine.session", str(options_path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -316,7 +450,7 @@ def _run_session(cfg_path: Path, instr: Path, budget: float) -> int | str:
             start_new_session=True,
         )
         try:
-            return proc.wait(timeout=budget)
+            return SessionRun(proc.wait(timeout=budget))
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -327,18 +461,6 @@ def _run_session(cfg_path: Path, instr: Path, budget: float) -> int | str:
                 except OSError:
                     pass
                 proc.wait()
-            return "timeout"
+            return SessionRun(None, timed_out=True)
         finally:
-            _remove_stale_cgroups(proc.pid)
-
-
-def _remove_stale_cgroups(session_pid: int) -> None:
-    """Kill and remove cgroups a killed session left behind (named lab3-<session pid>-*)."""
-    from autograder.engine.isolation import CGroup
-
-    base = Path("/sys/fs/cgroup")
-    for parent in (base, base / "memory", base / "pids"):
-        for d in parent.glob(f"lab3-{session_pid}-*"):
-            cg = CGroup.__new__(CGroup)
-            cg.version, cg.dirs = ("v2" if parent == base else "v1"), [d]
-            cg.remove()
+            isolation.remove_stale_cgroups(proc.pid)

@@ -113,12 +113,13 @@ def _namespaces_work(user: bool = False) -> bool:
 def _cgroup_version() -> str:
     base = Path("/sys/fs/cgroup")
     if (base / "cgroup.controllers").exists():
-        ctrl = (base / "cgroup.controllers").read_text().split()
-        if "memory" in ctrl and "pids" in ctrl and _try_mkdir(base):
+        parent = cgroup_parents("v2")[0]
+        ctrl = (parent / "cgroup.controllers").read_text().split() if parent.exists() else []
+        if "memory" in ctrl and "pids" in ctrl and _try_mkdir(parent):
             return "v2"
         return ""
     if (base / "memory" / "cgroup.procs").exists() and (base / "pids" / "cgroup.procs").exists():
-        if _try_mkdir(base / "memory") and _try_mkdir(base / "pids"):
+        if all(_try_mkdir(p) for p in cgroup_parents("v1")):
             return "v1"
     return ""
 
@@ -187,24 +188,49 @@ def detect() -> Isolation:
     return iso
 
 
-class CGroup:
-    """A memory + pids cgroup for one child (v1: two hierarchies; v2: one directory)."""
+CGROUP_PREFIX = "lab3-"  # every cgroup the engine creates is named lab3-<session pid>-<random>
 
-    def __init__(self, version: str, mem_bytes: int, max_pids: int) -> None:
+
+def cgroup_parents(version: str) -> list[Path]:
+    """Where the per-child cgroups go: under the grader's own cgroups (v1: memory and pids; v2: one
+    folder), so that they count against the limits the grader itself was given."""
+    from autograder.engine.memory import own_cgroup_dirs
+
+    dirs = own_cgroup_dirs()
+    if version == "v2":
+        own = dirs.get("unified", Path("/sys/fs/cgroup"))
+        try:  # children get the memory controller only where the parent delegates it
+            delegated = {"memory", "pids"} <= set((own / "cgroup.subtree_control").read_text().split())
+        except OSError:
+            delegated = False
+        return [own if delegated else Path("/sys/fs/cgroup")]
+    return [dirs.get("memory", Path("/sys/fs/cgroup/memory")), dirs.get("pids", Path("/sys/fs/cgroup/pids"))]
+
+
+class CGroup:
+    """A memory + pids cgroup for one child (v1: two hierarchies; v2: one directory), nested under the
+    grader's own cgroup."""
+
+    def __init__(self, version: str, dirs: list[Path]) -> None:
         self.version = version
-        name = f"lab3-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        base = Path("/sys/fs/cgroup")
-        self.dirs = [base / name] if version == "v2" else [base / "memory" / name, base / "pids" / name]
-        for d in self.dirs:
+        self.dirs = dirs
+
+    @classmethod
+    def create(cls, version: str, mem_bytes: int, max_pids: int) -> CGroup:
+        name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        parents = cgroup_parents(version)
+        cg = cls(version, [p / name for p in parents])
+        for d in cg.dirs:
             d.mkdir()
         if version == "v2":
-            _write(self.dirs[0] / "memory.max", str(mem_bytes))
-            _write(self.dirs[0] / "memory.swap.max", "0")
-            _write(self.dirs[0] / "pids.max", str(max_pids))
+            _write(cg.dirs[0] / "memory.max", str(mem_bytes))
+            _write(cg.dirs[0] / "memory.swap.max", "0")
+            _write(cg.dirs[0] / "pids.max", str(max_pids))
         else:
-            _write(self.dirs[0] / "memory.limit_in_bytes", str(mem_bytes))
-            _write(self.dirs[0] / "memory.memsw.limit_in_bytes", str(mem_bytes))
-            _write(self.dirs[1] / "pids.max", str(max_pids))
+            _write(cg.dirs[0] / "memory.limit_in_bytes", str(mem_bytes))
+            _write(cg.dirs[0] / "memory.memsw.limit_in_bytes", str(mem_bytes))
+            _write(cg.dirs[1] / "pids.max", str(max_pids))
+        return cg
 
     @property
     def procs_files(self) -> list[str]:
@@ -220,15 +246,17 @@ class CGroup:
         return out
 
     def oom_killed(self) -> bool:
-        try:
-            if self.version == "v2":
-                text = (self.dirs[0] / "memory.events").read_text()
-                return any(
-                    line.split()[0] == "oom_kill" and int(line.split()[1]) > 0 for line in text.splitlines()
-                )
-            return int((self.dirs[0] / "memory.failcnt").read_text().strip() or 0) > 0
-        except (OSError, ValueError, IndexError):
-            return False
+        """Whether this cgroup's own memory limit was hit (the student's code used too much)."""
+        from autograder.engine.memory import oom_kills
+
+        if oom_kills(self.dirs[0]) > 0:
+            return True
+        if self.version == "v1":
+            try:
+                return int((self.dirs[0] / "memory.failcnt").read_text().strip() or 0) > 0
+            except (OSError, ValueError):
+                return False
+        return False
 
     def kill_all(self) -> None:
         import signal
@@ -267,3 +295,16 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text)
     except OSError:
         pass
+
+
+def remove_stale_cgroups(session_pid: int) -> None:
+    """Kill and remove the cgroups that a (killed) session with this pid left behind."""
+    for version in ("v2", "v1"):
+        parents = cgroup_parents(version) if version == _cgroup_kind() else []
+        for parent in parents:
+            for d in parent.glob(f"{CGROUP_PREFIX}{session_pid}-*"):
+                CGroup(version, [d]).remove()
+
+
+def _cgroup_kind() -> str:
+    return "v2" if (Path("/sys/fs/cgroup") / "cgroup.controllers").exists() else "v1"

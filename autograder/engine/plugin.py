@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from autograder.engine.errors import MissingModule, StudentProblem
+from autograder.engine.errors import (
+    GradingFault,
+    MissingModule,
+    StudentCrash,
+    StudentError,
+    StudentProblem,
+    StudentTimeout,
+)
+from autograder.engine.options import SessionOptions
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 # imported before the zygote is forked, so the session and the sandbox children share their pages;
@@ -56,8 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
         sys.meta_path.insert(0, _BlockStudentImports())
     path = config.getoption("--lab3-config", default=None)
     if path and not config.pluginmanager.has_plugin("lab3-engine"):
-        cfg = json.loads(Path(path).read_text())
-        config.pluginmanager.register(EngineSession(cfg), "lab3-engine")
+        config.pluginmanager.register(EngineSession(SessionOptions.read(Path(path))), "lab3-engine")
 
 
 def grade_info(item: pytest.Item) -> dict[str, Any] | None:
@@ -115,12 +122,12 @@ class StudentProxy:
 
 
 class EngineSession:
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        self.cfg = cfg
-        self.graded = list(cfg.get("graded", []))
-        self.missing = set(cfg.get("missing", []))
+    def __init__(self, options: SessionOptions) -> None:
+        self.options = options
+        self.graded = list(options.graded)
+        self.missing = set(options.missing)
         self.sources = {}
-        staging = Path(cfg["staging"])
+        staging = options.staging
         for mod in self.graded:
             if mod not in self.missing:
                 try:
@@ -129,10 +136,10 @@ class EngineSession:
                     )
                 except OSError:
                     pass
-        self.records = Path(cfg["records"])
-        self.log_dir = Path(cfg["log_dir"])
-        self.only = set(cfg.get("only_tags") or [])
-        self.scale = float(cfg.get("timeout_scale", 1.0))
+        self.records = options.records
+        self.log_dir = options.log_dir
+        self.only = set(options.only_tags)
+        self.scale = float(options.timeout_scale)
         self.gpu = False
         self.sandbox = None
         self.import_failures: dict[str, StudentProblem] = {}
@@ -175,11 +182,11 @@ class EngineSession:
             if "could not start" in exc.message:
                 raise
             msg = exc.message
-            if type(exc).__name__ == "StudentTimeout":
+            if isinstance(exc, StudentTimeout):
                 msg = (
                     f"importing {mod}.py timed out after {limit:g} s (code at module level that never ends?)"
                 )
-            elif type(exc).__name__ == "StudentCrash":
+            elif isinstance(exc, StudentCrash):
                 msg = f"importing {mod}.py crashed: {msg}"
             else:
                 msg = f"{mod}.py could not be imported: {msg}"
@@ -196,16 +203,16 @@ class EngineSession:
         from autograder.engine.sandbox import Limits, Sandbox
 
         iso = isolation.detect()
-        limits = Limits(**self.cfg.get("limits", {}))
+        limits = Limits(**self.options.limits)
         limits.start_timeout_s *= max(1.0, self.scale)
         limits.import_timeout_s *= self.scale
         zygote = self._fork_zygote()
         self.sandbox = Sandbox(
-            Path(self.cfg["staging"]),
+            self.options.staging,
             graded=self.graded,
             isolation=iso,
             limits=limits,
-            hide=self.cfg.get("hide", []),
+            hide=list(self.options.hide),
             log_dir=self.log_dir,
             log=self.log,
             zygote=zygote,
@@ -213,8 +220,8 @@ class EngineSession:
         self.sandbox.start()  # forked from the zygote: ready in milliseconds (exec: overlaps collection)
         import torch
 
-        self.gpu = bool(torch.cuda.is_available()) and not self.cfg.get("no_gpu", False)
-        torch.set_num_threads(max(1, int(self.cfg.get("trusted_threads", 1))))
+        self.gpu = bool(torch.cuda.is_available()) and not self.options.no_gpu
+        torch.set_num_threads(self.options.trusted_threads)
         self.record(
             {
                 "type": "header",
@@ -283,6 +290,9 @@ class EngineSession:
                 return
             message, trace = self._explain(call)
             status = "skipped" if rep.skipped else "failed"
+            fault = self._fault(call)
+            if fault:
+                self.record({"type": "fault", "id": item.nodeid, "reason": f"{item.nodeid}: {fault}"})
             self.record(
                 {
                     "type": "test",
@@ -300,6 +310,19 @@ class EngineSession:
         from autograder.engine.memtrim import release_memory
 
         release_memory()  # references and received tensors of the test just run (SPEC §7 memory)
+
+    @staticmethod
+    def _fault(call: pytest.CallInfo) -> str:
+        """Why this test's failure is the grader's own (empty when it is the student's or a plain check)."""
+        exc = call.excinfo
+        if exc is None:
+            return ""
+        value = exc.value
+        if isinstance(value, GradingFault):
+            return str(value)
+        if isinstance(value, (StudentProblem, AssertionError, pytest.skip.Exception, pytest.fail.Exception)):
+            return ""
+        return f"internal grader error {type(value).__name__}: {str(value)[:300]}"
 
     def _explain(self, call: pytest.CallInfo) -> tuple[str, str]:
         exc = call.excinfo
@@ -320,7 +343,9 @@ class EngineSession:
             return text or "a check failed", trace
         return "internal grader error (reported to the course staff)", trace
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        # the closing record: without it the engine treats the run as a fault, never as a grade
+        self.record({"type": "footer", "exitstatus": int(exitstatus)})
         if self.sandbox is not None:
             self.sandbox.close()
             self.log(f"sandbox: {self.sandbox.calls} requests, {self.sandbox.generation} child process(es)")
@@ -328,11 +353,11 @@ class EngineSession:
 
 
 def _extra(exc: StudentProblem) -> dict[str, Any]:
-    if type(exc).__name__ == "StudentTimeout":
+    if isinstance(exc, StudentTimeout):
         return {"seconds": getattr(exc, "seconds", 0.0)}
-    if type(exc).__name__ == "StudentCrash":
+    if isinstance(exc, StudentCrash):
         return {"returncode": getattr(exc, "returncode", None)}
-    if type(exc).__name__ == "StudentError":
+    if isinstance(exc, StudentError):
         return {
             "exc_type": exc.exc_type,
             "exc_message": exc.exc_message,

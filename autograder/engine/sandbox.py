@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.engine import wire
+from autograder.engine import memory, wire
 from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout
 from autograder.engine.isolation import CGroup, Isolation, unshare_command
 from autograder.engine.zygote import Launched, Zygote
@@ -117,6 +117,8 @@ class Sandbox:
         self._req = self._resp = -1
         self._drains: list[_Drain] = []
         self.start_failures = 0
+        self._grader_cgroup = memory.memory_cgroup_dir()
+        self._grader_oom_kills = memory.oom_kills(self._grader_cgroup)  # baseline: kills before this run
 
     # ---------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -129,7 +131,7 @@ class Sandbox:
         lim = self.limits
         if self.iso.cgroup:
             try:
-                self.cgroup = CGroup(self.iso.cgroup, (lim.mem_mb + 512) << 20, lim.nproc)
+                self.cgroup = CGroup.create(self.iso.cgroup, (lim.mem_mb + 512) << 20, lim.nproc)
             except OSError as exc:
                 self.log(f"cgroup creation failed: {exc}")
                 self.cgroup = None
@@ -332,8 +334,14 @@ class Sandbox:
             self.log(f"{what}: student code left {extra} process(es) behind; starting a fresh child")
             self.kill(restart=True)
 
-    def _crashed(self, what: str) -> StudentCrash:
+    def _crashed(self, what: str) -> StudentCrash | memory.NotEnoughMemory:
         oom = self.cgroup.oom_killed() if self.cgroup is not None else False
+        if not oom and memory.oom_kills(self._grader_cgroup) > self._grader_oom_kills:
+            self.kill(restart=True)  # the whole grader ran out of memory, not the student's code
+            return memory.NotEnoughMemory(
+                f"{what}: the kernel killed the sandbox because the grader as a whole ran out of memory "
+                f"({memory.memory_limit_bytes() >> 20} MiB); raise the memory limit"
+            )
         proc = self.proc
         rc = None
         if proc is not None:

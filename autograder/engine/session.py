@@ -7,7 +7,6 @@ results still written from whatever records exist.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -55,11 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    from autograder.engine.options import SessionOptions
+
     config_path = Path(argv[0])
-    cfg = json.loads(config_path.read_text())
-    ini = Path(cfg["log_dir"]) / "pytest.ini"
+    options = SessionOptions.read(config_path)
+    ini = options.log_dir / "pytest.ini"
     ini.write_text("[pytest]\n")
-    code = pytest.main(pytest_args(Path(cfg["graders"]), config_path, ini))
+    code = pytest.main(pytest_args(options.graders, config_path, ini))
     return 0 if int(code) in (0, 1, 5) else int(code)
 
 

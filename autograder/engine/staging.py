@@ -77,11 +77,11 @@ def collect_submission(
             fd = os.open(submission / rel, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as fh:
                 data[mod] = fh.read(MAX_MODULE_BYTES + 1)[:MAX_MODULE_BYTES]
-    elif submission.is_file() and zipfile.is_zipfile(submission):
+    elif submission.is_file() and (submission.suffix.lower() == ".zip" or zipfile.is_zipfile(submission)):
         try:
             zf = zipfile.ZipFile(submission)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise SubmissionError(f"{submission.name}: not a readable zip ({exc})") from None
+            raise SubmissionError(f"{submission.name}: not a readable zip archive: {exc}") from None
         with zf:
             infos = zf.infolist()
             if len(infos) > MAX_ZIP_ENTRIES:

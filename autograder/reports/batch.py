@@ -40,6 +40,18 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+def _status(row: dict[str, Any]) -> str:
+    return str(row.get("status") or "graded")
+
+
+def _skipped(out: Path) -> list[str]:
+    path = Path(out) / "skipped.txt"
+    try:
+        return [line for line in path.read_text().splitlines() if line]
+    except OSError:
+        return []
+
+
 def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Path:
     rows = _load_all(out) if rows is None else rows
     columns: list[str] = []
@@ -49,12 +61,17 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Pat
                 columns.append(t["id"])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "total", "max", *[_short(c) for c in columns]])
+    w.writerow(["id", "status", "total", "max", *[_short(c) for c in columns]])
     for r in rows:
+        status = _status(r)
+        if status == "error":  # not graded: no score at all, so a gradebook import cannot take a 0
+            w.writerow([r["id"], status, "", "", *["" for _ in columns]])
+            continue
         scores = {t["id"]: t["score"] for t in r["tests"]}
         w.writerow(
             [
                 r["id"],
+                status,
                 _num(r["score"]),
                 _num(r["max_score"]),
                 *[_num(scores[c]) if c in scores else "" for c in columns],
@@ -89,7 +106,10 @@ def write_report_html(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rows = _load_all(out) if rows is None else rows
+    all_rows = _load_all(out) if rows is None else rows
+    not_graded = [r for r in all_rows if _status(r) == "error"]
+    rows = [r for r in all_rows if _status(r) != "error"]  # statistics only over real grades
+    skipped = _skipped(out)
     totals = [r["score"] for r in rows]
     maxes = [r["max_score"] for r in rows]
     top = max(maxes) if maxes else 0
@@ -113,6 +133,7 @@ def write_report_html(
                 example.setdefault(key, clean_text(t["output"], 300).splitlines()[0])
 
     figs = []
+    rate_chart = ""
     if rows:
         fig, ax = plt.subplots(figsize=(7, 3.2))
         bins = min(20, max(5, len(set(totals))))
@@ -130,7 +151,7 @@ def write_report_html(
             ax.barh(names[::-1], rates[::-1], color="#5a9e6f")
             ax.set_xlim(0, 100)
             ax.set_xlabel("pass rate (%)")
-            figs.append(("Pass rate per test", _png(fig)))
+            rate_chart = _png(fig)
             plt.close(fig)
 
     e = html.escape
@@ -142,6 +163,15 @@ def write_report_html(
         "th{background:#eee}td.num{text-align:right}</style></head><body>",
         "<h1>Lab 3 — grading report</h1>",
     ]
+    if not_graded or skipped:
+        parts.append("<h2 style='color:#b00'>Not graded</h2><table><tr><th>id</th><th>why</th></tr>")
+        for r in not_graded:
+            why = "internal error of the grader (regraded by the next run): " + clean_text(r.get("error", ""), 300)
+            parts.append(f"<tr><td>{e(r['id'])}</td><td>{e(why)}</td></tr>")
+        for line in skipped:
+            name, _, why = line.partition(": ")
+            parts.append(f"<tr><td>{e(name)}</td><td>skipped: {e(why)}</td></tr>")
+        parts.append("</table>")
     if rows:
         mean = statistics.mean(totals)
         med = statistics.median(totals)
@@ -155,9 +185,10 @@ def write_report_html(
         parts.append("</p>")
     for title, src in figs:
         parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='{src}'>")
-    parts.append(
-        "<h2>Pass rate per test</h2><table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>"
-    )
+    parts.append("<h2>Pass rate per test</h2>")
+    if rate_chart:
+        parts.append(f"<img alt='pass rate per test' src='{rate_chart}'>")
+    parts.append("<table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>")
     for tid, d in per_test.items():
         rate = f"{100 * d['passed'] / d['n']:.0f}%" if d["n"] else "skipped"
         parts.append(
@@ -182,12 +213,14 @@ def write_report_html(
                 f"<td class=num>{max(ds):.2f}</td></tr>"
             )
     parts.append(
-        "</table><h2>Submissions</h2><table><tr><th>id</th><th>score</th><th>time (s)</th><th>notes</th></tr>"
+        "</table><h2>Submissions</h2><table><tr><th>id</th><th>status</th><th>score</th><th>time (s)</th>"
+        "<th>notes</th></tr>"
     )
-    for r in sorted(rows, key=lambda r: r["id"]):
+    for r in sorted(all_rows, key=lambda r: (_status(r) != "error", r["id"])):
         notes = "; ".join(clean_text(n, 200) for n in r.get("notes", []))[:400]
+        shown = "—" if _status(r) == "error" else f"{_num(r['score'])} / {_num(r['max_score'])}"
         parts.append(
-            f"<tr><td>{e(r['id'])}</td><td class=num>{_num(r['score'])} / {_num(r['max_score'])}</td>"
+            f"<tr><td>{e(r['id'])}</td><td>{e(_status(r))}</td><td class=num>{shown}</td>"
             f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>"
         )
     parts.append("</table></body></html>\n")

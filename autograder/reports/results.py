@@ -60,8 +60,43 @@ def _num(x: float) -> float | int:
     return int(x) if x == int(x) else x
 
 
+GRADING_FAILED = (
+    "GRADING FAILED: the autograder itself failed on this submission ({error}). This is NOT your score: "
+    "nothing was graded. The course staff has the log and will regrade it; you do not need to resubmit."
+)
+
+
+def failed_results_json(result) -> dict[str, Any]:
+    """``results.json`` when the trusted side failed: valid Gradescope JSON that shows no score as final."""
+    text = clean_text(GRADING_FAILED.format(error=result.error or "internal error"), 2000)
+    return {
+        "score": 0,
+        "execution_time": _num(result.execution_time),
+        "output": text,
+        "output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [
+            {
+                "name": "Grading failed (internal error of the autograder, not your score)",
+                "number": "1",
+                "score": 0,
+                "max_score": 0,
+                "status": "failed",
+                "output": text,
+                "output_format": "text",
+                "tags": [],
+                "visibility": "visible",
+            }
+        ],
+        "extra_data": {"lab3_status": "error", "error": clean_text(result.error, 2000)},
+    }
+
+
 def results_json(result) -> dict[str, Any]:
     """The Gradescope ``results.json`` dict of a :class:`~autograder.engine.grade.GradeResult`."""
+    if getattr(result, "status", "graded") == "error":
+        return failed_results_json(result)
     tests = []
     for i, t in enumerate(result.tests, 1):
         entry = {
@@ -87,6 +122,7 @@ def results_json(result) -> dict[str, Any]:
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
+        "extra_data": {"lab3_status": getattr(result, "status", "graded")},
     }
     return out
 
@@ -103,6 +139,9 @@ def _md_escape(text: str) -> str:
 
 def feedback_md(result) -> str:
     """Student feedback: visible tests in full, hidden ones only counted."""
+    if getattr(result, "status", "graded") == "error":
+        return "# Lab 3 — autograder feedback\n\n**" + _md_escape(
+            clean_text(GRADING_FAILED.format(error=result.error or "internal error"), 2000)) + "**\n"
     lines = [
         "# Lab 3 — autograder feedback",
         "",
@@ -148,6 +187,8 @@ def write_feedback(result, out_dir: Path) -> Path:
 
 def table(result, width: int = 100) -> str:
     """A short terminal table: one line per test and the total."""
+    if getattr(result, "status", "graded") == "error":
+        return f"GRADING FAILED (not a score): {clean_text(result.error, 500)}"
     rows = []
     name_w = min(60, max([len(t.name) for t in result.tests] + [10]))
     for t in result.tests:

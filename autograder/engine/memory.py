@@ -1,0 +1,149 @@
+"""The memory the grader was given: its own cgroup (v1 or v2), the limit, and OOM kills under it.
+
+A grading run that the kernel kills for lack of memory must never look like a student's low score.
+So, before a session starts, :func:`check_memory` compares the effective limit of the grader's own
+cgroup (the smallest ``memory.max`` / ``memory.limit_in_bytes`` of it and its ancestors, or the
+machine's RAM) with what a run needs, and refuses below it; and :func:`oom_kills` lets the sandbox
+tell "the student's child hit its own limit" from "the whole grader ran out of memory".
+The sandbox creates its per-child cgroups *under* :func:`own_cgroup_dirs`, so they count against
+the limit the grader was given (as inside a container or a Slurm job).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from autograder.engine.errors import GradingFault
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# measured peak of a run on the solution inside a container is ~0.9 GiB (see README): below 1 GiB the
+# kernel kills the grading session part-way. LAB3_MIN_MEMORY_MB overrides it (0 turns the check off).
+DEFAULT_MIN_MEMORY_MB = 1024
+UNLIMITED = 1 << 60
+
+
+class NotEnoughMemory(GradingFault):
+    """The grader's memory limit is below what a grading run needs."""
+
+
+def _proc_cgroups(proc_file: Path = Path("/proc/self/cgroup")) -> dict[str, str]:
+    """``{controller: path}`` of this process; the v2 hierarchy is under the key ``""``."""
+    out: dict[str, str] = {}
+    try:
+        lines = proc_file.read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        for ctrl in parts[1].split(","):
+            out[ctrl] = parts[2]
+    return out
+
+
+def _existing(mount: Path, rel: str) -> Path:
+    """``mount/rel`` if it exists, else the mount itself (a container sees its own cgroup as the root)."""
+    candidate = mount / rel.lstrip("/")
+    return candidate if candidate.is_dir() else mount
+
+
+def own_cgroup_dirs(root: Path = CGROUP_ROOT) -> dict[str, Path]:
+    """The folders of this process's cgroups: ``{"memory": ..., "pids": ...}`` (v1) or ``{"unified": ...}``."""
+    cgs = _proc_cgroups()
+    if (root / "cgroup.controllers").exists():  # pure v2
+        return {"unified": _existing(root, cgs.get("", "/"))}
+    dirs = {}
+    for ctrl in ("memory", "pids"):
+        if (root / ctrl).is_dir():
+            dirs[ctrl] = _existing(root / ctrl, cgs.get(ctrl, "/"))
+    return dirs
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if text == "max":
+        return UNLIMITED
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _machine_memory() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return UNLIMITED
+
+
+def memory_limit_bytes(root: Path = CGROUP_ROOT) -> int:
+    """The memory this process may use: the smallest limit on its cgroup path, or the machine's RAM."""
+    limits = [_machine_memory()]
+    dirs = own_cgroup_dirs(root)
+    start, name = (dirs.get("unified"), "memory.max") if "unified" in dirs else (dirs.get("memory"), None)
+    if start is not None:
+        mount = root if "unified" in dirs else root / "memory"
+        d = start
+        while True:
+            if name:
+                value = _read_int(d / name)
+            else:
+                value = _read_int(d / "memory.limit_in_bytes")
+            if value is not None:
+                limits.append(value)
+            if d == mount or mount not in d.parents:
+                break
+            d = d.parent
+    return min(limits)
+
+
+def oom_kills(cgroup_dir: Path | None) -> int:
+    """How many processes the kernel OOM-killed because ``cgroup_dir``'s own limit was hit (v1 or v2)."""
+    if cgroup_dir is None:
+        return 0
+    for name in ("memory.events", "memory.oom_control"):
+        try:
+            text = (cgroup_dir / name).read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == "oom_kill":
+                return int(parts[1])
+    return 0
+
+
+def memory_cgroup_dir(root: Path = CGROUP_ROOT) -> Path | None:
+    dirs = own_cgroup_dirs(root)
+    return dirs.get("unified") or dirs.get("memory")
+
+
+def required_mb() -> int:
+    try:
+        return int(os.environ.get("LAB3_MIN_MEMORY_MB", DEFAULT_MIN_MEMORY_MB))
+    except ValueError:
+        return DEFAULT_MIN_MEMORY_MB
+
+
+def check_memory(need_mb: int | None = None) -> str:
+    """Refuse (:class:`NotEnoughMemory`) when the grader's memory limit is below ``need_mb``; return a
+    one-line summary for the log otherwise."""
+    need = required_mb() if need_mb is None else need_mb
+    limit = memory_limit_bytes()
+    have_mb = limit >> 20
+    summary = f"memory limit {'none' if limit >= UNLIMITED else f'{have_mb} MiB'} (needs {need} MiB)"
+    if need and limit < need << 20:
+        raise NotEnoughMemory(
+            f"the grader has {have_mb} MiB of memory and needs at least {need} MiB; a run this small would "
+            f"be killed part-way and give wrong grades. Raise the memory limit (on Gradescope: Autograder "
+            f"Settings > Memory, choose 2 GB or more)"
+        )
+    return summary
