@@ -68,8 +68,38 @@ def test_batch_reports(tmp_path):
         (d / "result.json").write_text(json.dumps(make_result(score_a=s, out_a="wrong by 8.0x").to_dict()))
     csv_path, html_path = write_batch_reports(tmp_path, wall_s=1.0, jobs=2)
     rows = csv_path.read_text().splitlines()
-    assert rows[0] == "id,total,max,a,b,g" and rows[1] == "s0,2,5,2,0,0" and len(rows) == 4
+    assert rows[0] == "id,status,total,max,a,b,g" and rows[1] == "s0,graded,2,5,2,0,0" and len(rows) == 4
     html = html_path.read_text()
     assert html.count("data:image/png;base64,") == 2
     assert "wrong by 8.0x" in html and "secret detail" in html  # instructor report shows all failures
     assert "<script" not in html
+    assert html.count("<h2>Pass rate per test</h2>") == 1 and "Not graded" not in html
+
+
+def test_batch_reports_put_not_graded_first_and_never_score_them(tmp_path):
+    ok = make_result(score_a=2.0)
+    broken = make_result(score_a=2.0)
+    broken.status, broken.error = "error", "the grading session died at start-up (exit code 1)"
+    for sid, res in (("alice", ok), ("bob", broken)):
+        d = tmp_path / sid / "instructor"
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps(res.to_dict()))
+    (tmp_path / "skipped.txt").write_text("notes.txt: neither a folder nor a .zip\n")
+    csv_path, html_path = write_batch_reports(tmp_path)
+    rows = csv_path.read_text().splitlines()
+    assert rows[1].startswith("alice,graded,2,5,") and rows[2] == "bob,error,,,,,"
+    html = html_path.read_text()
+    top = html.index("Not graded")
+    assert top < html.index("Score histogram")
+    assert "died at start-up" in html[top:] and "notes.txt" in html[top:]
+    assert "<p>1 submissions;" in html  # statistics only over the graded submission
+
+
+def test_failed_grading_results_json_shows_no_score_as_final():
+    res = make_result(score_a=2.0)
+    res.status, res.error = "error", "the records file has 1 unreadable line(s)"
+    data = results_json(res)
+    assert [t["name"] for t in data["tests"]][0].startswith("Grading failed")
+    assert len(data["tests"]) == 1 and data["tests"][0]["status"] == "failed"
+    assert "NOT your score" in data["output"] and data["extra_data"]["lab3_status"] == "error"
+    assert "GRADING FAILED" in table(res)
