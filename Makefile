@@ -8,6 +8,10 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 # Idle OpenMP threads sleep instead of spinning: several torch processes share 2 cores in the tests.
 export OMP_WAIT_POLICY ?= PASSIVE
+# SST-2 on offline machines: the course's local copy next to the checkout, when there is one (elsewhere
+# Hugging Face `datasets` fetches it). Override with LAB3_SST2_DIR=... make test.
+SST2_COPY := $(abspath ../shared/data/sst2)
+export LAB3_SST2_DIR ?= $(if $(wildcard $(SST2_COPY)/stsa.binary.train),$(SST2_COPY))
 
 .PHONY: install data build check test demo lint clean
 
@@ -40,6 +44,7 @@ test: install data
 demo: install data
 	$(LAB3) build
 	$(LAB3) grade --batch examples/submissions --out out/demo -j 2
+	$(LAB3) selftest --from out/demo
 	@echo "class report: out/demo/report.html"
 
 clean:

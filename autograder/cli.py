@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from lab3.data import DataError, data_home, download_cifar10, sst2_dir
+    from lab3.data import DataError, data_home, download_cifar10, download_sst2
 
     root = Path(args.dir) / "cifar10" if args.dir else data_home() / "cifar10"
     try:
@@ -21,9 +21,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
     train, test = cifar10(True, root=path), cifar10(False, root=path)
     print(f"CIFAR-10 ready in {path}: {len(train)} train / {len(test)} test images, verified")
     try:
-        print(f"SST-2 found in {sst2_dir()}")
+        print(download_sst2())
     except DataError as exc:
-        print(f"note: {exc}")
+        print(f"lab3 data: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -39,6 +40,17 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return run_grade(args)
 
 
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    from autograder.selftest import run_selftest
+
+    return run_selftest(
+        record_expected=args.record,
+        from_out=Path(args.from_out).absolute() if args.from_out else None,
+        jobs=args.jobs,
+        solution_only_root=Path(args.solution_only).absolute() if args.solution_only else None,
+    )
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from autograder.student_check import run_check
 
@@ -51,11 +63,18 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     return make_submission(Path(args.path), Path(args.output))
 
 
+def _cmd_results(args: argparse.Namespace) -> int:
+    from autograder.results import run_results
+
+    return run_results(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lab3", description="Lab 3 — Advanced Deep Learning: build, grade, check.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("data", help="fetch and verify CIFAR-10 (idempotent; LAB3_DATA_DIR sets the place)")
+    p = sub.add_parser("data", help="fetch and verify CIFAR-10 and SST-2 (idempotent; LAB3_DATA_DIR sets the place; "
+                       "SST-2 through Hugging Face datasets, or LAB3_SST2_DIR for an offline copy)")
     p.add_argument("--dir", help="data home (default: $LAB3_DATA_DIR or ~/.cache/lab3)")
     p.add_argument("--force", action="store_true", help="fetch again even when the data is there")
     p.set_defaults(func=_cmd_data)
@@ -73,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the engine is not installed in this copy
         pass
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("results", help="run the lab's experiments with the solution code: results/ (CSV, figures, "
+                                       "README with a verdict per claim)")
+    from autograder.results.runner import add_results_arguments
+
+    add_results_arguments(p)
+    p.set_defaults(func=_cmd_results)
+
+    p = sub.add_parser("selftest", help="grade the samples (solution, blank stubs, buggy ones) against "
+                       "examples/submissions/expected.json; exit 1 with a diff on any difference")
+    p.add_argument("--record", action="store_true", help="grade the samples and rewrite expected.json")
+    p.add_argument("--from", dest="from_out", metavar="OUT", help="compare an existing `grade --batch` output")
+    p.add_argument("--solution-only", metavar="ROOT", help="grade ROOT/solutions (full marks) and "
+                   "ROOT/assignments (0) only: the Gradescope image build runs this")
+    p.add_argument("-j", "--jobs", type=int, default=2, help="samples graded at once")
+    p.set_defaults(func=_cmd_selftest)
 
     p = sub.add_parser("check", help="student side: run the public tests on your lab3/ and print a rubric")
     p.add_argument("path", nargs="?", default=".", help="folder holding lab3/ and tests/ (default: .)")

@@ -6,6 +6,8 @@ deterministic and ``--check`` can rebuild in memory and compare with what is com
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import shutil
 import subprocess
@@ -55,13 +57,58 @@ def build_releases(root: Path = REPO_ROOT) -> BuildOutput:
     student_nb, solution_nb = notebook_releases((src / "Lab3.py").read_text(encoding="utf-8"), "source/Lab3.py")
     out.assignments["Lab3.ipynb"] = student_nb.encode()
     out.solutions["Lab3.ipynb"] = solution_nb.encode()
-    for name in ("README.md", "requirements.txt"):
+    for name in ("README.md", "requirements.txt", "pyproject.toml", "conftest.py"):
         data = (TEMPLATES / f"student_{name}").read_bytes()
         out.assignments[name] = data
         out.solutions[name] = data
+    rubric = public_rubric(src / "tests", root / "autograder" / "manifest.json")
+    if rubric is not None:
+        out.assignments["tests/rubric.json"] = out.solutions["tests/rubric.json"] = rubric
     if all(f"lab3/{m}.py" in out.solutions for m in ("attention", "transfer", "training")):
         out.examples = example_submissions(out.solutions, out.assignments)
     return out
+
+
+def _areas(test_file: Path) -> dict[str, str]:
+    """``{test function: area}`` from the ``@pytest.mark.area("...")`` decorators of a public test file."""
+    out = {}
+    for node in ast.parse(test_file.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            for dec in node.decorator_list:
+                if (isinstance(dec, ast.Call) and ast.unparse(dec.func) == "pytest.mark.area" and dec.args
+                        and isinstance(dec.args[0], ast.Constant)):
+                    out[node.name] = str(dec.args[0].value)
+            if node.name not in out:
+                raise MarkerError(f"{test_file.name}: {node.name} has no @pytest.mark.area(...) "
+                                  "(the graded area it checks; lab3 check shows that area's points)")
+    return out
+
+
+def public_rubric(tests: Path, manifest_path: Path) -> bytes | None:
+    """``tests/rubric.json`` of the release: each graded area's points and the public tests that check it.
+
+    An area's points are those of the graded tests whose first area tag it is (CPU tests; they sum to the
+    total); a public test names its area with ``@pytest.mark.area``. No manifest (a course tree without
+    graders): no rubric.
+    """
+    if not manifest_path.exists():
+        return None
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    areas: dict[str, dict] = {}
+    for test in manifest["tests"]:
+        if test.get("gpu"):
+            continue
+        exercise = next((t for t in test["tags"] if t.startswith("ex")), "")
+        area = next((t for t in test["tags"] if not t.startswith("ex")), exercise)
+        entry = areas.setdefault(area, {"exercise": exercise, "points": 0, "public_tests": []})
+        entry["points"] += test["points"]
+    for path in sorted(tests.glob("test_*.py")):
+        for name, area in _areas(path).items():
+            if area not in areas:
+                raise MarkerError(f"{path.name}: {name}: area {area!r} is not a tag of any graded test "
+                                  f"(known: {', '.join(sorted(areas))})")
+            areas[area]["public_tests"].append(f"{path.name}::{name}")
+    return (json.dumps({"total": manifest["total_cpu"], "areas": areas}, indent=1) + "\n").encode()
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -147,6 +194,10 @@ def check(root: Path = REPO_ROOT) -> list[str]:
         if not path.exists() or manifest.dumps(manifest.collect(graders)) != path.read_text():
             problems.append("autograder/manifest.json: stale, differs from the graders "
                             "(run `python -m autograder.engine.manifest --write`)")
+        else:
+            from autograder.selftest import expected_problems
+
+            problems += expected_problems(root)
     return problems
 
 

@@ -6,9 +6,10 @@
 ``run_autograder`` calls this; the otter bridge calls it too (on a filtered copy of the submission).
 The engine (:func:`autograder.engine.grade.grade_submission`) writes its outputs into ``--out``
 (default ``<root>/results/lab3``: results.json, feedback.md, instructor/ logs); the validated
-``results.json`` is then written to ``--results``. Whatever happens (engine import error, crash,
-malformed output), a valid Gradescope ``results.json`` is written, with a zero score and the reason,
-and the exit status is 0.
+``results.json`` is then written to ``--results`` and the exit status is 0. When grading itself fails
+(engine fault, too little memory, import error, malformed output) no ``results.json`` is written and
+the exit status is 3: Gradescope shows "The autograder failed to execute correctly" with this
+program's one-line reason in the autograder output, never a quiet 0.
 
 Environment: ``LAB3_AUTOGRADER_ROOT`` (default ``/autograder``), ``LAB3_GRADE_ONLY`` (tags, separated by
 spaces or commas: grade only the tests carrying one of them), ``LAB3_SESSION_TIMEOUT`` (seconds for the
@@ -23,7 +24,6 @@ import math
 import os
 import sys
 import tempfile
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -107,12 +107,19 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+class AutograderFailure(RuntimeError):
+    """Grading failed on the trusted side: Gradescope must show a failed autograder, not a score."""
+
+
 def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | None = None) -> dict[str, Any]:
-    """Grade ``submission`` into ``out`` with the engine; write a valid ``results`` file and return it."""
-    t0 = time.monotonic()
-    # a placeholder first: if the platform kills grading (time limit), a valid results.json still exists
-    write_json(results, fallback_results("grading did not finish (time limit?); every test scores 0 for now. "
-                                         "Your instructor has the log.", only_tags))
+    """Grade ``submission`` into ``out`` with the engine and write the validated ``results``.
+
+    On a fault of the trusted side (the engine's ``status == "error"``, an exception, an invalid
+    ``results.json``) no ``results`` file is left and :class:`AutograderFailure` is raised: Gradescope
+    then shows "The autograder failed to execute correctly" (no score is recorded; staff can regrade),
+    which is how the platform shows a failed autograder, instead of a quiet 0.
+    """
+    results.unlink(missing_ok=True)  # never a stale or placeholder score
     try:
         from autograder.engine.grade import grade_submission
 
@@ -123,21 +130,23 @@ def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | Non
             kwargs["timeout_scale"] = float(os.environ["LAB3_TIMEOUT_SCALE"])
         if not submission.exists():
             raise FileNotFoundError(f"no submission folder at {submission}")
-        grade_submission(submission, out, only_tags=only_tags or None, **kwargs)
+        result = grade_submission(submission, out, only_tags=only_tags or None, **kwargs)
+        if result.status == "error":
+            raise AutograderFailure(f"internal error: {result.error} (details: {out / 'instructor' / 'log.txt'})")
         data = json.loads((out / "results.json").read_text(encoding="utf-8"))
         problems = validate(data)
         if problems:
-            raise ValueError("the engine wrote an invalid results.json: " + "; ".join(problems))
-    except Exception:  # noqa: BLE001 - any failure still yields a results.json
+            raise AutograderFailure("the engine wrote an invalid results.json: " + "; ".join(problems))
+    except AutograderFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any other failure is the autograder's, never the student's
         trace = traceback.format_exc()
-        print("Lab 3 autograder: grading failed with an internal error:\n" + trace, file=sys.stderr)
         try:
             (out / "instructor").mkdir(parents=True, exist_ok=True)
             (out / "instructor" / "entry_error.txt").write_text(trace)
         except OSError:
             pass
-        data = fallback_results("grading failed with an internal error; every test scores 0 for now. "
-                                "Your instructor has the log.", only_tags, time.monotonic() - t0)
+        raise AutograderFailure(f"internal error: {type(exc).__name__}: {exc}\n{trace}") from exc
     write_json(results, data)
     return data
 
@@ -157,12 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         data = grade(args.submission or args.root / "submission", results,
                      args.out or args.root / "results" / "lab3", args.only or only_tags_from_env())
         print(f"Lab 3 autograder: {data['score']} points; wrote {results}")
+    except AutograderFailure as exc:
+        print(f"Lab 3 autograder FAILED (not a grade; no results.json written): {exc}")
+        return 3
     except BaseException:  # noqa: BLE001 - last line of defence (e.g. KeyboardInterrupt, disk full)
         traceback.print_exc()
-        try:
-            write_json(results, fallback_results("grading was interrupted; every test scores 0 for now."))
-        except BaseException:  # noqa: BLE001
-            pass
+        results.unlink(missing_ok=True)
+        return 3
     return 0
 
 

@@ -71,6 +71,14 @@ def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict
     payload = f"files/{PAYLOAD_DIR}"
     files.update(_tree(root / "autograder", f"{payload}/autograder"))
     files.update(_tree(release, f"{payload}/assignments"))
+    # the solution's graded modules, for the self-test of the image build (root-only there, and hidden
+    # from the sandbox like the graders)
+    from autograder.engine.staging import GRADED_MODULES
+
+    for module in GRADED_MODULES:
+        solution = root / "solutions" / "lab3" / f"{module}.py"
+        if solution.exists():
+            files[f"{payload}/solutions/lab3/{module}.py"] = solution.read_bytes()
     values = {key: os.environ[key] for key in ("LAB3_TORCH_INDEX_URL",) if os.environ.get(key)}
     values.update(settings or {})
     if values:

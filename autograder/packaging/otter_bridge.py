@@ -164,9 +164,17 @@ def results() -> dict[str, Any]:
     return _cache
 
 
+class GradingFailed(RuntimeError):
+    """The engine failed on the trusted side: every test case errors with this (never a quiet 0)."""
+
+
 def check(test_id: str) -> None:
-    """Pass when the engine passed ``test_id``; else raise ``AssertionError`` with its message."""
+    """Pass when the engine passed ``test_id``; else raise ``AssertionError`` with its message, or
+    :class:`GradingFailed` when grading itself failed (``run_autograder`` then also exits non-zero, so
+    ``otter grade`` reports the submission as not graded in ``grading_status``)."""
     res = results()
+    if res.get("status") == "error" or (res.get("error") and not res.get("tests")):
+        raise GradingFailed("AUTOGRADER FAILURE, this is not your score: " + str(res.get("error") or "internal error"))
     by_id = {t.get("id"): t for t in res.get("tests", []) if isinstance(t, dict)}
     t = by_id.get(test_id)
     if t is None:

@@ -112,7 +112,7 @@ def test_batch_parallel_shard_skip_force(subs, ex1_graders, tmp_path):
     scores = {r.submission: r.score for r in rest}
     assert scores == {"broken": 0, "sol": 3, "stub": 0, "zipped": 3}
     rows = (out / "grades.csv").read_text().splitlines()
-    assert rows[0].startswith("id,total,max,") and len(rows) == 5
+    assert rows[0].startswith("id,status,total,max,") and len(rows) == 5
     assert "data:image/png;base64," in (out / "report.html").read_text()
     mtime = (out / "sol" / "results.json").stat().st_mtime_ns
     grade_batch(batch, out, jobs=1, graders=g, manifest=m, only_tags=["causal_mask"], progress=False)

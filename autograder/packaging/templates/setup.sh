@@ -112,4 +112,17 @@ if [ "$(id -u)" = 0 ]; then
   if [ "$NEW_VENV" = 1 ]; then chmod a+rx "$LAB3_HOME"; chmod -R a+rX "$VENV"; fi
   if [ -d "$LAB3_DATA_DIR" ]; then chmod 700 "$LAB3_DATA_DIR"; fi
 fi
+
+# 6. the self-test, as students will be graded (hidden material locked, sandbox on): the solution must get
+#    every point and the blank stubs 0 on this very image, so a broken image (or one with too little
+#    memory) fails when the instructor uploads the zip, not on the first student. LAB3_SKIP_SELFTEST=1 skips it.
+if [ -z "${LAB3_SKIP_SELFTEST:-}" ] && [ -d "$PAYLOAD/solutions" ] && [ -z "${LAB3_SKIP_DATA:-}" ]; then
+  log "self-test: grading the solution and the blank stubs"
+  if ! (cd "$PAYLOAD" && PYTHONPATH="$PAYLOAD:$PAYLOAD/assignments" LAB3_DATA_DIR="$LAB3_DATA_DIR" \
+        "$VENV/bin/python" -m autograder.cli selftest --solution-only "$PAYLOAD"); then
+    log "SELF-TEST FAILED: this image grades the solution wrongly; fix it before students submit"
+    exit 1
+  fi
+fi
+
 log "done"
