@@ -226,3 +226,12 @@ def test_too_little_memory_is_exit_3_never_a_lower_grade(tmp_path, limit_mb, min
                 break
             except OSError:
                 time.sleep(0.1)
+
+
+@pytest.mark.parametrize("name,expected", [("Lab3.ipynb", "graded modules are missing"),
+                                           ("answers.txt", "not a submission")])
+def test_an_input_that_is_not_a_submission_is_a_usage_error(tmp_path, name, expected):
+    (tmp_path / name).write_text("{}")
+    res = lab3("grade", name, "--out", "o", cwd=tmp_path, timeout=120)
+    assert res.returncode == 2 and expected in res.stderr, res.stderr
+    assert not (tmp_path / "o" / "results.json").exists()
