@@ -129,7 +129,7 @@ for r in sweep:
 display(viz.plot_length_sweep(sweep, title="reverse task: exact match vs length"))
 display(viz.plot_length_sweep(sweep, metric="token_accuracy", title="reverse task: token accuracy vs length"))
 
-# %% [markdown]
+# %% [markdown] lab3={"question": "ex1-length-sweep", "points": 2}
 # **Question.** Does the claim hold here? Look at both plots: where does the LSTM's exact match fall,
 # and is its *token* accuracy falling as fast? Why would a fixed-size state hurt more as `L` grows,
 # while attention can look up any source position directly? What does the Transformer pay instead
@@ -180,7 +180,7 @@ display(viz.plot_learning_curves({"ViT": vit_run["history"]},
                                  metrics=("train_loss", "train_accuracy", "test_accuracy")))
 display(viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], lab3_data.CIFAR10_CLASSES))
 
-# %% [markdown]
+# %% [markdown] lab3={"question": "ex1-vit-vs-cnn", "points": 2}
 # **Question.** Compare with the small CNN of Exercise 3 trained on the same 5 000 images. Which
 # classes does the ViT confuse most, and why does a ViT need more data (or stronger augmentation)
 # than a CNN to reach the same accuracy? (Hint: what does a convolution assume that attention does not?)
@@ -314,7 +314,7 @@ rows_labels = ex2.labels_experiment(out_dir=OUT2, device=DEVICE)
 print(ex2.format_table(rows_labels, ["method", "labels", "test_accuracy", "train_time_s", "images_seen"]))
 display(ShowImage(filename=str(OUT2 / "labels.png")))
 
-# %% [markdown]
+# %% [markdown] lab3={"question": "ex2-scratch-vs-transfer", "points": 2}
 # **Question.** The common claim: transfer wins by a wide margin on small data *and* needs less training
 # time. What do your numbers say at 100 labels? At 5 000? Count the time honestly: what did the
 # feature method pay once (and what would it pay for a new task on the same images)? Where does
@@ -341,7 +341,7 @@ rows_domain = ex2.domain_experiment(out_dir=OUT2, device=DEVICE)
 print(ex2.format_table(rows_domain, ["source", "method", "test_accuracy", "pretrain_time_s", "transfer_time_s"]))
 display(ShowImage(filename=str(OUT2 / "domain.png")))
 
-# %% [markdown]
+# %% [markdown] lab3={"question": "ex2-sources", "points": 2}
 # **Question.** Rank the sources. Is a small related source better than a huge unrelated-looking one
 # (ImageNet has no "CIFAR vehicles", but it has cars, ships and planes)? Does an unrelated source help
 # at all compared with random weights? Which layers' features would you expect to transfer across
@@ -364,7 +364,7 @@ print(ex2.format_table(rows_text, ["method", "train_sentences", "test_accuracy",
                                    "trainable_params"]))
 display(ShowImage(filename=str(OUT2 / "text.png")))
 
-# %% [markdown]
+# %% [markdown] lab3={"question": "ex2-finetune-cost", "points": 2}
 # **Question.** How much accuracy does fine-tuning buy over frozen features here, and at what cost in
 # time and in trainable parameters? Why does the choice of sentence vector (`[CLS]` or mean) matter so
 # much for a frozen encoder and hardly at all once every layer trains? When would you choose each
@@ -525,7 +525,7 @@ if DEVICE.type == "cuda":
 else:
     print("find_batch_size backs off on CUDA out-of-memory errors; on CPU there is nothing to probe.")
 
-# %% [markdown]
+# %% [markdown] lab3={"question": "ex3-optimization", "points": 4}
 # **Questions.** (1) Which optimizer profited most from warmup + cosine, and why might that be?
 # (2) Which regularizer closed the train/test gap most, and did it also give the best test accuracy?
 # (3) Why does the accumulation experiment use layer norm rather than batch norm?

@@ -33,6 +33,7 @@ def _images(n: int = 8, size: int = 64) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------- replace_head
+@pytest.mark.area("replace_head")
 @pytest.mark.parametrize("make, where", [(_resnet18, "fc"), (_mobilenet, "classifier[-1]")])
 def test_replace_head_puts_a_new_linear_in_place(make, where) -> None:
     model = make()
@@ -51,6 +52,7 @@ def test_replace_head_puts_a_new_linear_in_place(make, where) -> None:
     assert out.shape == (2, 7), f"model output should be (2, 7) after replace_head, got {tuple(out.shape)}"
 
 
+@pytest.mark.area("replace_head")
 def test_replace_head_on_a_timm_model() -> None:
     import timm
 
@@ -64,6 +66,7 @@ def test_replace_head_on_a_timm_model() -> None:
         assert model(_images(1)).shape == (1, 6)
 
 
+@pytest.mark.area("replace_head")
 def test_replace_head_leaves_the_backbone_alone() -> None:
     model = _resnet18()
     before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
@@ -73,12 +76,14 @@ def test_replace_head_leaves_the_backbone_alone() -> None:
     assert not changed, f"replace_head changed backbone tensors: {changed[:3]}"
 
 
+@pytest.mark.area("replace_head")
 def test_replace_head_rejects_an_unknown_model() -> None:
     with pytest.raises(TypeError):
         replace_head(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten()), 10)
 
 
 # ------------------------------------------------------------------------------------- freeze_backbone
+@pytest.mark.area("freeze")
 def test_freeze_returns_exactly_the_head_parameters() -> None:
     model = _resnet18()
     head = replace_head(model, 5)
@@ -92,6 +97,7 @@ def test_freeze_returns_exactly_the_head_parameters() -> None:
     assert all(p.requires_grad for p in head.parameters()), "the head must stay trainable"
 
 
+@pytest.mark.area("freeze")
 def test_frozen_backbone_does_not_move_even_in_train_mode() -> None:
     model = _resnet18()
     head = replace_head(model, 5)
@@ -115,6 +121,7 @@ def test_frozen_backbone_does_not_move_even_in_train_mode() -> None:
 
 
 # ---------------------------------------------------------------------------------------- param_groups
+@pytest.mark.area("param_groups")
 def test_param_groups_cover_every_parameter_once() -> None:
     model = _resnet18()
     head = replace_head(model, 4)

@@ -8,15 +8,37 @@ numbered and outputs cleared so that the build is byte-for-byte deterministic.
 from __future__ import annotations
 
 import copy
+import re
 
 import jupytext
 import nbformat
 
-from autograder.packaging.nbgrader import add_nbgrader_metadata
+from autograder.packaging.nbgrader import END_SOLUTION, PLACEHOLDER, SOLUTION, add_nbgrader_metadata
 
 from .markers import find_regions, make_solution
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+#: A code cell whose output should hold a figure once the student has run the notebook.
+FIGURE_CALL = re.compile(r"\b(display|plt\.show|\.savefig)\(")
+
+
+def mark_figures(nb: nbformat.NotebookNode) -> None:
+    """``metadata.lab3.figure`` = ``fig-<section>[-n]`` on every code cell that draws a figure (in place).
+
+    The section is the number of the last ``## ...``/``### 1.2 ...`` heading above the cell, so the ids stay
+    put when cells elsewhere change; the grader reads them to report which figures a submitted notebook has.
+    """
+    section, seen = "0", {}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                m = re.match(r"#{2,4}\s+(?:Exercise\s+)?(\d+(?:\.\d+)*)", line)
+                if m:
+                    section = m.group(1)
+        elif cell.cell_type == "code" and FIGURE_CALL.search(cell.source):
+            seen[section] = seen.get(section, 0) + 1
+            fid = f"fig-{section}" + (f"-{seen[section]}" if seen[section] > 1 else "")
+            cell.metadata.setdefault("lab3", {})["figure"] = fid
 
 
 def _normalize(nb: nbformat.NotebookNode) -> str:
@@ -38,12 +60,16 @@ def notebook_releases(text: str, name: str = "Lab3.py") -> tuple[str, str]:
 
     master = jupytext.reads(text, fmt="py:percent")
     add_nbgrader_metadata(master)  # so that nbgrader itself (JupyterHub courses) accepts both notebooks
+    mark_figures(master)
     student = copy.deepcopy(master)
-    student, _ = ClearSolutions(code_stub={"python": CODE_STUB}, enforce_metadata=False).preprocess(
-        student, {"language": "python"})
+    student, _ = ClearSolutions(code_stub={"python": CODE_STUB}, text_stub=PLACEHOLDER,
+                                enforce_metadata=False).preprocess(student, {"language": "python"})
     student, _ = ClearHiddenTests(enforce_metadata=False).preprocess(student, {})
     solution = copy.deepcopy(master)
     for cell in solution.cells:
         if cell.cell_type == "code":
             cell.source = make_solution(cell.source + "\n", name).rstrip("\n")
+        elif SOLUTION in cell.source:  # a written answer: the model answer without its markers
+            cell.source = "\n".join(line for line in cell.source.split("\n")
+                                    if line.strip() not in (SOLUTION, END_SOLUTION))
     return _normalize(student), _normalize(solution)

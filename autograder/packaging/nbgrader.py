@@ -21,10 +21,19 @@ import re
 import nbformat
 
 SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
 HIDDEN = "### BEGIN HIDDEN TESTS"
-NBGRADER_CONFIG = """c = get_config()  # noqa: F821
+#: What a written answer reads in the student notebook until the student replaces it (nbgrader's text stub).
+PLACEHOLDER = "*Your answer here.*"
+#: The student modules that nbgrader's autograde must never replace with the instructor's copies.
+STUDENT_MODULES = tuple(f"lab3/{m}.py" for m in
+                        ("attention", "positional", "transformer", "vit", "transfer", "training", "optim"))
+NBGRADER_CONFIG = f"""c = get_config()  # noqa: F821
 c.ClearSolutions.enforce_metadata = False
 c.ClearHiddenTests.enforce_metadata = False
+c.ClearSolutions.text_stub = {PLACEHOLDER!r}
+# autograde copies the instructor's files into each submission: never over the student's modules
+c.Autograde.exclude_overwriting = {{"lab3": {list(STUDENT_MODULES)!r}}}
 """
 
 
@@ -39,9 +48,40 @@ def _grade_id(cell: nbformat.NotebookNode, index: int, used: set[str]) -> str:
     return gid
 
 
+def _question(cell: nbformat.NotebookNode, used: set[str]) -> None:
+    """A written question of the master (``# %% [markdown] lab3={"question": ID, "points": N}``) becomes an
+    nbgrader manually graded answer cell: ``solution`` + ``grade`` with its points and ``grade_id`` = ID.
+
+    The answer is a solution region in the cell (the model answer, if the master has one; else the
+    placeholder), so nbgrader's ``ClearSolutions`` keeps the prompt and puts :data:`PLACEHOLDER` in its
+    place. ``metadata.lab3.prompt`` keeps the prompt so the grader can tell an answer from the prompt.
+    """
+    spec = cell.metadata["lab3"]
+    gid, points = str(spec["question"]), spec.get("points")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", gid) or gid in used:
+        raise ValueError(f"question id {gid!r}: must be unique and made of letters, digits, '.', '_', '-'")
+    if not isinstance(points, int | float) or isinstance(points, bool) or points < 0:
+        raise ValueError(f"question {gid!r}: points must be a number >= 0 (lab3={{..., \"points\": N}})")
+    used.add(gid)
+    lines = cell.source.split("\n")
+    if SOLUTION not in cell.source:  # no model answer yet: the placeholder itself is the region
+        at = next((i for i, line in enumerate(lines) if line.strip() == PLACEHOLDER), None)
+        region = [SOLUTION, PLACEHOLDER, END_SOLUTION]
+        lines = lines[:at] + region + lines[at + 1:] if at is not None else [*lines, "", *region]
+        cell.source = "\n".join(lines)
+    prompt = "\n".join(lines[: next(i for i, line in enumerate(lines) if SOLUTION in line)]).strip()
+    cell.metadata["lab3"] = {"question": gid, "points": points, "prompt": prompt}
+    cell.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False, "task": False,
+                                 "points": points, "grade_id": gid, "schema_version": 3}
+
+
 def add_nbgrader_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Mark the cells holding nbgrader markers (in place); other cells are left without metadata."""
+    """Mark the cells holding nbgrader markers and the written questions (in place); other cells are left
+    without nbgrader metadata."""
     used: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "question" in cell.metadata.get("lab3", {}):
+            _question(cell, used)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue

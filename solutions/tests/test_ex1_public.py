@@ -16,6 +16,7 @@ from lab3.vit import PatchEmbedding, VisionTransformer
 
 
 # ---------------------------------------------------------------------------------------- causal_mask
+@pytest.mark.area("causal_mask")
 def test_causal_mask_small_example() -> None:
     mask = causal_mask(3)
     assert mask.dtype == torch.bool, f"causal_mask must be a bool tensor, got {mask.dtype}"
@@ -24,6 +25,7 @@ def test_causal_mask_small_example() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ sdpa
+@pytest.mark.area("sdpa")
 def test_sdpa_shapes_and_rows_sum_to_one() -> None:
     torch.manual_seed(0)
     q, k, v = torch.randn(2, 5, 8), torch.randn(2, 7, 8), torch.randn(2, 7, 3)
@@ -38,6 +40,7 @@ def test_sdpa_shapes_and_rows_sum_to_one() -> None:
     )
 
 
+@pytest.mark.area("sdpa")
 def test_sdpa_causal_mask_blocks_the_future() -> None:
     torch.manual_seed(0)
     q = k = v = torch.randn(1, 4, 8)
@@ -50,6 +53,7 @@ def test_sdpa_causal_mask_blocks_the_future() -> None:
 
 
 # ------------------------------------------------------------------------------------------------- MHA
+@pytest.mark.area("mha")
 def test_mha_shapes() -> None:
     torch.manual_seed(0)
     mha = MultiHeadAttention(d_model=16, num_heads=4)
@@ -67,6 +71,7 @@ def test_mha_shapes() -> None:
     assert none is None, "need_weights=False must return None as the weights"
 
 
+@pytest.mark.area("mha")
 def test_mha_key_padding_mask_blocks_keys() -> None:
     torch.manual_seed(0)
     mha = MultiHeadAttention(d_model=8, num_heads=2)
@@ -77,6 +82,7 @@ def test_mha_key_padding_mask_blocks_keys() -> None:
 
 
 # ---------------------------------------------------------------------------------- positional encoding
+@pytest.mark.area("pe")
 def test_pe_shape_and_buffer() -> None:
     pe = SinusoidalPositionalEncoding(d_model=16, max_len=50)
     assert pe.pe.shape == (50, 16), f"pe should be (max_len, d_model) = (50, 16), got {tuple(pe.pe.shape)}"
@@ -90,6 +96,7 @@ def test_pe_shape_and_buffer() -> None:
 
 
 # ------------------------------------------------------------------------------------- encoder layer
+@pytest.mark.area("encoder_layer")
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_encoder_layer_shape(norm_first: bool) -> None:
     torch.manual_seed(0)
@@ -103,6 +110,7 @@ def test_encoder_layer_shape(norm_first: bool) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- ViT
+@pytest.mark.area("patch_embed")
 def test_patch_embedding_shape() -> None:
     pe = PatchEmbedding(image_size=32, patch_size=4, in_channels=3, embed_dim=24)
     out = pe(torch.randn(2, 3, 32, 32))
@@ -111,6 +119,7 @@ def test_patch_embedding_shape() -> None:
     )
 
 
+@pytest.mark.area("vit")
 def test_vit_forward_shape() -> None:
     torch.manual_seed(0)
     vit = VisionTransformer(image_size=32, patch_size=8, num_classes=10, embed_dim=32, depth=1, num_heads=2)

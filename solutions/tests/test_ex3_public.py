@@ -52,6 +52,7 @@ def _max_diff(a: nn.Module, b: nn.Module) -> float:
 
 
 # ------------------------------------------------------------------------------------ train_one_epoch
+@pytest.mark.area("train_loop")
 def test_returns_the_four_keys() -> None:
     model, (x, y) = _tiny(), _data(20)
     out = train_one_epoch(model, _split(x, y, 5), torch.optim.SGD(model.parameters(), lr=0.1), CE)
@@ -62,6 +63,7 @@ def test_returns_the_four_keys() -> None:
     assert math.isfinite(out["loss"]) and out["samples_per_s"] > 0
 
 
+@pytest.mark.area("accumulation")
 def test_accumulation_equals_one_big_batch() -> None:
     x, y = _data(32)
     small, big = _tiny(), _tiny()
@@ -76,6 +78,7 @@ def test_accumulation_equals_one_big_batch() -> None:
     )
 
 
+@pytest.mark.area("accumulation")
 def test_leftover_micro_batches_still_step() -> None:
     x, y = _data(40)
     model = _tiny()
@@ -94,6 +97,7 @@ def test_leftover_micro_batches_still_step() -> None:
     assert all(p.grad is None for p in model.parameters()), "zero_grad(set_to_none=True) after every step"
 
 
+@pytest.mark.area("train_loop")
 def test_scheduler_steps_once_per_optimizer_step() -> None:
     x, y = _data(36)
     model = _tiny()
@@ -106,6 +110,7 @@ def test_scheduler_steps_once_per_optimizer_step() -> None:
     )
 
 
+@pytest.mark.area("amp")
 def test_bfloat16_autocast_on_cpu() -> None:
     x, y = _data(16)
     model = _tiny()
@@ -122,6 +127,7 @@ def test_bfloat16_autocast_on_cpu() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ optim
+@pytest.mark.area("schedule")
 def test_warmup_cosine_key_points() -> None:
     f = lambda s, r=0.0: warmup_cosine(s, warmup_steps=4, total_steps=12, min_lr_ratio=r)  # noqa: E731
     assert f(0) == pytest.approx(0.0) and f(2) == pytest.approx(0.5), "linear warmup: step / warmup_steps"
@@ -131,6 +137,7 @@ def test_warmup_cosine_key_points() -> None:
     assert f(8, 0.1) == pytest.approx(0.55)
 
 
+@pytest.mark.area("optimizer")
 def test_build_optimizer_two_groups() -> None:
     model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2))
     opt = build_optimizer(model, "adamw", lr=1e-3, weight_decay=0.1)

@@ -56,8 +56,10 @@ def test_submit_zips_exactly_the_graded_modules(releases, tmp_path):
                                                                "PYTHONPATH": str(releases["solutions"])})
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(out) as zf:
-        assert {Path(n).stem for n in zf.namelist()} == GRADED
-        assert all(n.startswith("lab3/") for n in zf.namelist())
+        names = set(zf.namelist())
+    assert names - {"Lab3.ipynb"} == {f"lab3/{m}.py" for m in GRADED}
+    assert "Lab3.ipynb" in names
+    assert "Lab3.ipynb   written answers 0 of" in proc.stdout and "unanswered questions:" in proc.stdout
 
 
 def test_submit_names_missing_modules(tmp_path):
