@@ -22,8 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def student(request: pytest.FixtureRequest) -> StudentProxy:
-    """The sandboxed student submission (probe calls with deadlines)."""
-    return student_fixture(request)
+    """The sandboxed student submission (probe calls with deadlines), with the from-scratch rule of the
+    attention areas applied to its calls (``autograder/graders/shortcuts.py``)."""
+    from autograder.graders.shortcuts import CheckedStudent
+
+    return CheckedStudent(student_fixture(request))  # type: ignore[return-value]
 
 
 @pytest.fixture

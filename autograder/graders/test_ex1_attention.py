@@ -8,6 +8,7 @@ seeds; failures name the mistake when a known wrong variant matches.
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -206,6 +207,15 @@ def test_sdpa_dropout(student):
     frac = float((~kept).double().mean())
     if not 0.3 < frac < 0.7:
         fail(f"sdpa (training): {frac:.0%} of the weights dropped with dropout_p=0.5")
+    res = student.call("attention.sdpa", timeout=T_CALL, q=q, k=k, v=v, dropout_p=0.2, training=True,
+                       seed_value=3)
+    out = get_tensor(res, "out", "sdpa (training, dropout_p=0.2): out")
+    check_shape(out, ref_out.shape, "sdpa (training, dropout_p=0.2): out")
+    kept = out != 0
+    frac = float((~kept).double().mean())
+    if not torch.allclose(out[kept], ref_w[kept] / 0.8, rtol=1e-6, atol=1e-9) or not 0.05 < frac < 0.4:
+        fail(f"sdpa with dropout_p=0.2, training=True: {frac:.0%} of the weights dropped and the kept ones "
+             "not all scaled by 1/(1-0.2) = 1.25 — use the dropout_p argument (not a fixed probability)")
     res = student.call("attention.sdpa", timeout=T_CALL, q=q, k=k, v=v, dropout_p=0.5, training=False)
     check_close(
         get_tensor(res, "out", "sdpa (eval): out"),
@@ -401,7 +411,7 @@ def _mha_case(
     return res
 
 
-@pytest.mark.grade(points=2, tags=[EX, "mha"], visibility="visible")
+@pytest.mark.grade(points=1, tags=[EX, "mha"], visibility="visible")
 def test_mha_self_attention(student):
     """mha: self-attention equals nn.MultiheadAttention (outputs and averaged weights); no dropout in eval"""
     _mha_case(student, what="MultiHeadAttention(16, 4) self-attention")
@@ -491,6 +501,12 @@ def test_mha_float_masks(student):
         seed=7,
         what="MultiHeadAttention with float masks",
     )
+    causal = torch.ones(4, 6, dtype=torch.bool).triu(1)
+    with warnings.catch_warnings():  # torch warns that mixed mask kinds are deprecated; it still adds them
+        warnings.simplefilter("ignore")
+        _mha_case(student, T=4, S=6, self_attn=False, attn_mask=causal, kpm=kpm, seed=17,
+                  what="MultiHeadAttention with a bool attn_mask and a float key_padding_mask (True -> -inf, "
+                       "then add)")  # fmt: skip
 
 
 @pytest.mark.grade(points=1, tags=[EX, "mha"], visibility="hidden")
@@ -546,3 +562,40 @@ def test_mha_backward(student):
             atol=1e-10,
             what=f"MultiHeadAttention: gradient of {name} (is every projection used in forward?)",
         )
+
+
+@pytest.mark.grade(points=1, tags=[EX, "mha"], visibility="hidden")
+def test_mha_dropout_in_training(student):
+    """mha: in training mode dropout(p=dropout) acts on the attention weights; the weights come back before it"""
+    E, H, B, T, S = 16, 4, 2, 6, 4  # S = d_k: with v_proj = out_proj = identity, out shows each head's weights
+    ref, weights = _torch_mha(E, H, True, 12)
+    eye = torch.eye(E, dtype=torch.float64)
+    with torch.no_grad():
+        ref.in_proj_weight[2 * E:] = eye
+        ref.in_proj_bias[2 * E:] = 0
+        ref.out_proj.weight.copy_(eye)
+        ref.out_proj.bias.zero_()
+    weights.update({"v_proj.weight": eye.clone(), "v_proj.bias": torch.zeros(E, dtype=torch.float64),
+                    "out_proj.weight": eye.clone(), "out_proj.bias": torch.zeros(E, dtype=torch.float64)})
+    query, key = _randn(B, T, E, seed=112), _randn(B, S, E, seed=113)
+    value = torch.eye(S, dtype=torch.float64).repeat(1, H).expand(B, S, E).contiguous()  # head h: v = I (S, S)
+    with torch.no_grad():
+        _, ref_w = ref(query, key, value, average_attn_weights=False)  # (B, H, T, S), eval: no dropout
+    what = "MultiHeadAttention(16, 4, dropout=0.5) in training mode"
+    res = student.call("attention.mha", timeout=T_CALL, d_model=E, num_heads=H, weights=weights, query=query,
+                       key=key, value=value, dropout=0.5, train=True, average_attn_weights=False)
+    check_close(get_tensor(res, "weights", f"{what}: weights"), ref_w, rtol=1e-9, atol=1e-10,
+                what=f"{what}: weights (return the softmax before dropout)")
+    out = get_tensor(res, "out", f"{what}: out")
+    check_shape(out, (B, T, E), f"{what}: out")
+    dropped = out.reshape(B, T, H, S).transpose(1, 2)  # each head's (dropped-out) weights
+    kept = dropped != 0
+    frac = float((~kept).double().mean())
+    if frac == 0.0:
+        fail(f"{what}: no attention weight was dropped — pass dropout_p=self.dropout and "
+             "training=self.training to your scaled_dot_product_attention")
+    if not torch.allclose(dropped[kept], 2 * ref_w[kept], rtol=1e-7, atol=1e-9):
+        fail(f"{what}: the output is not (dropped-out weights, kept ones scaled by 1/(1-p) = 2) @ v — is the "
+             "dropout on the attention weights (not on the output), with p = self.dropout?")
+    if not 0.3 < frac < 0.7:
+        fail(f"{what}: {frac:.0%} of the attention weights dropped, expected about 50% (p = self.dropout)")

@@ -74,6 +74,12 @@ def test_pe_table_values(student):
             pe.double(), pe_closed_form(max_len, d_model), rtol=0, atol=2e-5, what="pe", dtype=False,
             hints=pe_hints(max_len, d_model),
         )  # fmt: skip
+    res = student.call("positional.pe_table", timeout=T_CALL, d_model=4, max_len=None)
+    pe = get_tensor(res, "pe", "SinusoidalPositionalEncoding(4).pe")
+    check_shape(pe, (5000, 4), "pe of SinusoidalPositionalEncoding(4) (the default max_len is 5000)")
+    # far positions: float32 storage (and even a float32 computation) stays within 1e-3 of the closed form
+    check_close(pe.double(), pe_closed_form(5000, 4), rtol=0, atol=1e-3, dtype=False,
+                what="pe of SinusoidalPositionalEncoding(4) at positions up to 4999", hints=pe_hints(5000, 4))
 
 
 @pytest.mark.grade(points=1, tags=[EX, "pe"], visibility="visible")
@@ -122,16 +128,20 @@ def test_pe_forward(student):
 
 @pytest.mark.grade(points=1, tags=[EX, "pe"], visibility="hidden")
 def test_pe_errors(student):
-    """pe: ValueError for an odd or non-positive d_model and for T > max_len"""
+    """pe: ValueError for an odd or non-positive d_model and for T > max_len (T = max_len is fine)"""
     res = student.call("positional.pe_errors", timeout=T_CALL, max_len=10)
     for key, what in (
         ("odd", "SinusoidalPositionalEncoding(7) (odd d_model)"),
         ("zero", "SinusoidalPositionalEncoding(0)"),
+        ("negative", "SinusoidalPositionalEncoding(-4) (even but negative d_model)"),
         ("too_long", "forward on a sequence longer than max_len"),
     ):
         if res.get(key) != "ValueError":
             got = f"raised {res.get(key)}" if res.get(key) else "raised nothing"
             fail(f"{what} must raise ValueError, but it {got}")
+    if res.get("at_max_len"):
+        fail(f"forward on a sequence of exactly max_len=10 positions raised {res['at_max_len']}: only T > max_len "
+             "is an error (positions 0 .. max_len-1 exist)")
 
 
 # ------------------------------------------------------------------------------------- encoder layer
@@ -203,7 +213,7 @@ def _encoder_case(student, *, norm_first, activation, seed, masks=False, what):
     check_close(out, expected, rtol=1e-7, atol=1e-9, what=what, hints=_encoder_hints(cfg, seed, src, kw))
 
 
-@pytest.mark.grade(points=2, tags=[EX, "encoder_layer"], visibility="visible")
+@pytest.mark.grade(points=1, tags=[EX, "encoder_layer"], visibility="visible")
 def test_encoder_layer_post_norm(student):
     """encoder_layer: post-norm (norm_first=False, ReLU) equals nn.TransformerEncoderLayer"""
     _encoder_case(student, norm_first=False, activation="relu", seed=1,
@@ -245,7 +255,7 @@ def test_encoder_layer_backward(student):
 
 @pytest.mark.grade(points=1, tags=[EX, "encoder_layer"], visibility="hidden")
 def test_encoder_layer_dropout_in_training_only(student):
-    """encoder_layer: dropout is active in training mode (two calls differ) and off in eval mode"""
+    """encoder_layer: dropout active in training mode; dropout1, dropout, dropout2 on the right tensors"""
     cfg = {"d_model": 16, "num_heads": 4, "dim_feedforward": 24, "activation": "relu", "norm_first": False,
            "dropout": 0.5}  # fmt: skip
     _, weights = _encoder_reference({**cfg}, 6)
@@ -260,6 +270,45 @@ def test_encoder_layer_dropout_in_training_only(student):
     if torch.allclose(a, b):
         fail("in training mode with dropout=0.5 two calls gave the same output — apply self.dropout, "
              "self.dropout1 and self.dropout2 (nn.Dropout switches itself off in eval mode)")  # fmt: skip
+    for norm_first in (False, True):
+        sites = student.call("transformer.encoder_dropout_sites", timeout=T_CALL,
+                             cfg={**cfg, "norm_first": norm_first}, weights=weights, src=src)
+        calls = [tuple(c) for c in (sites.get("calls") or []) if c[0].startswith("dropout")]
+        want = [("dropout1", "attention output"), ("dropout", "activation(linear1 output)"),
+                ("dropout2", "linear2 output")]
+        if calls != want:
+            got = ", ".join(f"{n} on the {w}" if w != "other" else f"{n} on another tensor" for n, w in calls)
+            fail(f"TransformerEncoderLayer(norm_first={norm_first}): the dropouts must act as self.dropout1 on "
+                 "the attention output, self.dropout on activation(linear1(x)), self.dropout2 on linear2's "
+                 f"output (before each residual addition), each once; your forward called: {got or 'none'}")
+
+
+@pytest.mark.grade(points=1, tags=[EX, "encoder_layer"], visibility="hidden")
+def test_encoder_layer_other_masks_and_activation(student):
+    """encoder_layer: float src_mask, (B*H, T, T) src_mask, and a callable activation"""
+    cfg = {"d_model": 16, "num_heads": 4, "dim_feedforward": 24, "activation": "relu", "norm_first": False}
+    ref, weights = _encoder_reference(cfg, 7)
+    src = _randn(2, 5, 16, seed=107)
+    g = torch.Generator().manual_seed(8)
+    per_head = torch.rand(2 * 4, 5, 5, generator=g) < 0.3
+    per_head[..., 0] = False  # never a fully blocked row
+    for mask, what in ((_randn(5, 5, seed=108), "a float (T, T) src_mask (added to the scores)"),
+                       (per_head, "a bool (B*H, T, T) src_mask (index b*H + h)")):
+        res = student.call("transformer.encoder_layer", timeout=T_CALL, cfg=cfg, weights=weights, src=src,
+                           src_mask=mask)
+        expected = ref(src, src_mask=mask).detach()  # not under no_grad: torch's fast path gives NaN here
+        check_close(get_tensor(res, "out", what), expected, rtol=1e-7, atol=1e-9,
+                    what=f"TransformerEncoderLayer(norm_first=False) with {what}")
+    cfg = {**cfg, "activation": "torch.tanh", "norm_first": True}
+    torch.manual_seed(9)
+    ref = nn.TransformerEncoderLayer(16, 4, 24, dropout=0.0, activation=torch.tanh, batch_first=True,
+                                     norm_first=True).double().eval()
+    _, weights = _encoder_reference({**cfg, "activation": "relu"}, 9)  # the same seed: the same weights
+    ref.load_state_dict(_encoder_reference({**cfg, "activation": "relu"}, 9)[0].state_dict())
+    res = student.call("transformer.encoder_layer", timeout=T_CALL, cfg=cfg, weights=weights, src=src)
+    expected = ref(src).detach()
+    check_close(get_tensor(res, "out", "activation=torch.tanh"), expected, rtol=1e-7, atol=1e-9,
+                what="TransformerEncoderLayer(activation=torch.tanh, norm_first=True) (use self.activation)")
 
 
 # -------------------------------------------------------------------------------------- patch embedding

@@ -82,7 +82,7 @@ def _replace(student, arch: str, num_classes: int, **kw) -> dict:
 
 
 # ===================================================================================== replace_head
-@pytest.mark.grade(points=2, tags=[EX, "replace_head"], visibility="visible")
+@pytest.mark.grade(points=1, tags=[EX, "replace_head"], visibility="visible")
 def test_replace_head_torchvision_resnet(student):
     """replace_head: torchvision ResNet-18 gets a new fc = Linear(512, num_classes)"""
     _check_head(_replace(student, "tv_resnet18", 7), "tv_resnet18", 7, what="torchvision resnet18")
@@ -109,6 +109,18 @@ def test_replace_head_timm(student):
         _check_head(_replace(student, arch, n), arch, n, what=f"timm {arch[5:]}")
 
 
+@pytest.mark.grade(points=1, tags=[EX, "replace_head"], visibility="hidden")
+def test_replace_head_keeps_dtype(student):
+    """replace_head: the new head is created in the old head's dtype (a float64 model stays usable)"""
+    for arch in ("tv_resnet18", "timm_efficientnet_lite0"):
+        res = _replace(student, arch, 4, dtype="float64")
+        new = res.get("new") or {}
+        if new.get("is_linear") and new.get("dtype") != "float64":
+            fail(f"replace_head on a float64 {arch}: the new head is {new.get('dtype')} — create it on the old "
+                 "head's device and dtype (nn.Linear(..., device=old.weight.device, dtype=old.weight.dtype))")
+        _check_head(res, arch, 4, what=f"{arch} in float64")
+
+
 @pytest.mark.grade(points=1, tags=[EX, "replace_head"], visibility="visible")
 def test_replace_head_unknown_model_type_error(student):
     """replace_head: TypeError for a model it does not know (nn.Sequential, nn.LSTM)"""
@@ -126,11 +138,11 @@ def test_replace_head_unknown_model_type_error(student):
 
 # =========================================================================================== freeze
 def _freeze(student, arch: str, *, size: int = 64, call_train: bool = True, steps: int = 2,
-            seed: int = 5) -> dict:
+            seed: int = 5, **kw) -> dict:
     x = _images(8, size, seed)
     y = torch.arange(8) % 5
     res = student.call("transfer.freeze", timeout=T_CALL, arch=arch, num_classes=5, x=x, y=y, steps=steps,
-                       call_train=call_train)
+                       call_train=call_train, **kw)
     return _as_dict(res, f"freeze_backbone on {arch}")
 
 
@@ -184,6 +196,12 @@ def test_freeze_returns_head_parameters(student):
         fail(f"backbone parameters still require grad after freeze_backbone: {extra[:3]}")
     if missing:
         fail(f"the head's parameters must stay trainable (requires_grad=True): {missing}")
+    res = _freeze(student, "tv_resnet18", steps=1, prefreeze=True)
+    trainable = res.get("requires_grad") or []
+    missing = [n for n in head if n not in trainable]
+    if missing:
+        fail(f"with every parameter frozen beforehand, freeze_backbone left the head frozen ({missing}): set "
+             "requires_grad=True on every parameter of head, do not only freeze the others")
 
 
 @pytest.mark.grade(points=3, tags=[EX, "freeze"], visibility="visible")
@@ -264,7 +282,7 @@ def test_param_groups_cover_each_parameter_once(student):
         fail(f"torch.optim could not use your groups: {res['optimizer_error']}")
 
 
-@pytest.mark.grade(points=2, tags=[EX, "param_groups"], visibility="visible")
+@pytest.mark.grade(points=1, tags=[EX, "param_groups"], visibility="visible")
 def test_param_groups_learning_rates_and_weight_decay(student):
     """param_groups: head parameters get head_lr, backbone parameters backbone_lr; weight_decay per group"""
     res = _groups(student)
@@ -296,8 +314,28 @@ def test_param_groups_partially_frozen_model(student):
     twice = sorted({n for n in listed if listed.count(n) > 1})
     if missing or twice:
         fail(f"with conv1/bn1/layer1 frozen: missing {missing[:3]}, listed twice {twice[:3]}")
+    frozen_listed = [n for n in listed if n.startswith(frozen)]
+    if frozen_listed:
+        fail(f"frozen parameters (requires_grad=False) are in your groups: {frozen_listed[:3]} "
+             f"({len(frozen_listed)} in all) — leave them out")
     if "optimizer_error" in res:
         fail(f"torch.optim could not use your groups: {res['optimizer_error']}")
+
+
+@pytest.mark.grade(points=1, tags=[EX, "param_groups"], visibility="hidden")
+def test_param_groups_no_empty_group(student):
+    """param_groups: with the whole backbone frozen, only the head's group (no empty group)"""
+    model_names, head = _all_names()
+    backbone_roots = sorted({n.split(".")[0] + "." for n in model_names if n not in head})
+    res = _groups(student, frozen_prefixes=backbone_roots)
+    groups = res["groups"]
+    empty = [g for g in groups if not g["params"]]
+    if empty:
+        fail(f"with the whole backbone frozen your param_groups returned {len(groups)} groups, {len(empty)} of "
+             "them empty — leave out a group that would be empty")
+    if len(groups) != 1 or sorted(groups[0]["params"]) != sorted(head) or groups[0].get("lr") != 1e-1:
+        fail(f"with the whole backbone frozen: expected one group, the head's parameters {head} with "
+             f"lr=head_lr=0.1; got {[(g['params'][:3], g.get('lr')) for g in groups]}")
 
 
 # ================================================================================ a real transfer run

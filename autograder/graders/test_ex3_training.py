@@ -176,7 +176,7 @@ def _check_weights(res, expected, what, *, rtol=1e-9, atol=1e-12, hints=()):
 
 
 # ======================================================================================== train_loop
-@pytest.mark.grade(points=3, tags=[EX, "train_loop"], visibility="visible")
+@pytest.mark.grade(points=2, tags=[EX, "train_loop"], visibility="visible")
 def test_train_loop_matches_reference(student):
     """train_one_epoch: one epoch of SGD with momentum gives the reference weights (float64, batch norm)"""
     w = _weights(1, norm="batch")
@@ -267,7 +267,7 @@ def test_train_loop_return_values(student):
 
 @pytest.mark.grade(points=1, tags=[EX, "train_loop"], visibility="visible")
 def test_train_loop_writer(student):
-    """train_one_epoch: TensorBoard scalars once per optimizer step, at the global step"""
+    """train_one_epoch: TensorBoard train/loss, train/lr, train/grad_norm per optimizer step, samples_per_s"""
     w = _weights(5)
     x, y = _data(48, seed=6)
     res = _train(
@@ -278,6 +278,7 @@ def test_train_loop_writer(student):
         accumulation_steps=2,
         writer=True,
         global_step=10,
+        max_grad_norm=1e3,
     )
     scalars = res.get("scalars") or []
     if not scalars:
@@ -300,6 +301,27 @@ def test_train_loop_writer(student):
             f"{tag!r} was logged {per_tag[tag]} times for 3 optimizer steps — log once per optimizer step, "
             "not per micro-batch"
         )
+    for tag, n in (("train/loss", 3), ("train/lr", 3), ("train/grad_norm", 3), ("train/samples_per_s", 1)):
+        if per_tag.get(tag) != n:
+            fail(f"with a writer and max_grad_norm, {tag!r} must be logged {n} time(s) for 3 optimizer steps; "
+                 f"it was logged {per_tag.get(tag, 0)} time(s) (tags logged: {sorted(per_tag)[:8]})")
+    by_tag = {tag: [v for t, v, _ in scalars if t == tag] for tag in per_tag}
+    if not _close(by_tag["train/lr"], [0.1, 0.1, 0.1], 1e-9):
+        fail(f"'train/lr' must be optimizer.param_groups[0]['lr'] used by each step (0.1), got {by_tag['train/lr']}")
+    model = ProbeNet(**NET)
+    model.load_state_dict(w)
+    with torch.no_grad():  # the first step's loss: the mean over its 16 samples, at the initial weights
+        first = nn.functional.cross_entropy(model(x[:16]), y[:16]).item()
+    x16, y16 = x[:16].clone(), y[:16]
+    model.zero_grad()
+    nn.functional.cross_entropy(model(x16), y16).backward()
+    norm = math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in model.parameters()))
+    if not math.isclose(by_tag["train/loss"][0], first, rel_tol=1e-4):
+        fail(f"the first 'train/loss' should be that step's mean loss over its 2 micro-batches, {first:.6g}; "
+             f"got {by_tag['train/loss'][0]:.6g}")
+    if not math.isclose(by_tag["train/grad_norm"][0], norm, rel_tol=1e-4):
+        fail(f"the first 'train/grad_norm' should be the total gradient norm before clipping, {norm:.6g}; got "
+             f"{by_tag['train/grad_norm'][0]:.6g} (log what clip_grad_norm_ returns)")
 
 
 def _cifar_subsets(train_per_class: int, test_per_class: int, seed: int = 3):
@@ -348,8 +370,54 @@ def test_train_loop_cifar_accuracy(student):
         )
 
 
+@pytest.mark.grade(points=1, tags=[EX, "train_loop"], visibility="hidden")
+def test_train_loop_clipping_without_amp(student):
+    """train_one_epoch: max_grad_norm clips the total gradient norm before each step (no AMP, float64)"""
+    w = _weights(29)
+    x, y = _data(24, seed=30, dtype=torch.float64)
+    batches = _split(x, y, 6)
+    clip, opt = 0.05, {"lr": 0.5}
+    res = _train(student, w, batches, dtype="float64", optimizer_kwargs=opt, accumulation_steps=2,
+                 max_grad_norm=clip)
+    norms = [s.get("grad_norm") for s in res.get("opt_steps") or []]
+    if len(norms) != 2:
+        fail(f"4 micro-batches with accumulation_steps=2 make 2 optimizer steps, got {len(norms)}")
+    if any(n > clip * (1 + 1e-6) for n in norms):
+        fail(f"with max_grad_norm={clip} and amp=False the optimizer received gradients of norm "
+             f"{[round(n, 4) for n in norms]}: clip with nn.utils.clip_grad_norm_(model.parameters(), "
+             "max_grad_norm) before every step, with or without AMP")
+    expected = ref_train(w, batches, optimizer_kwargs=opt, k=2, clip=clip)
+    _check_weights(res, expected, "weights after 2 clipped steps (float64, no AMP)",
+                   hints=[("the gradients were not clipped", ref_train(w, batches, optimizer_kwargs=opt, k=2))])
+
+
 # =============================================================================================== amp
-@pytest.mark.grade(points=3, tags=[EX, "amp"], visibility="visible")
+@pytest.mark.grade(points=1, tags=[EX, "amp"], visibility="hidden")
+def test_amp_float16_makes_a_grad_scaler(student):
+    """AMP in float16 without a given scaler: train_one_epoch makes a GradScaler and scales the loss"""
+    w = _weights(31)
+    x, y = _data(24, seed=32)
+    batches = _split(x, y, 12)
+    res = _train(student, w, batches, optimizer_kwargs={"lr": 0.05}, amp=True, amp_dtype="float16")
+    fwd = _events(res, "fwd:")
+    if not fwd or any(e != "fwd:float16:1" for e in fwd):
+        fail(f"with amp=True, amp_dtype=float16 the forward must run under float16 autocast; found {fwd[:1]}")
+    norms = res.get("bwd_norms") or []
+    ref = _hidden_grad_norm(w, *batches[0], k=1)
+    ratio = norms[0] / ref if norms and ref > 0 else float("nan")
+    if not ratio > 100:
+        fail(f"in float16 without a given scaler, make one (torch.amp.GradScaler(device.type)) and back-propagate "
+             f"scaler.scale(loss): the gradient in backward is only {ratio:.3g}x the unscaled one")
+    final = res.get("weights") or {}
+    if not all(bool(torch.isfinite(v).all()) for v in final.values()):
+        fail("the weights became inf/NaN after float16 steps: step through scaler.step(optimizer) and "
+             "scaler.update(), which unscale the gradients and skip overflowed steps")
+    expected = ref_train(w, batches, dtype=torch.float32, optimizer_kwargs={"lr": 0.05},
+                         autocast_dtype=torch.float16, scale=65536.0)
+    _check_weights(res, expected, "weights after a float16 epoch with a new GradScaler", rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.grade(points=2, tags=[EX, "amp"], visibility="visible")
 def test_amp_bfloat16_on_cpu(student):
     """AMP on CPU: forward and loss under bfloat16 autocast, backward outside it, float32 weights"""
     w = _weights(7)
@@ -690,7 +758,7 @@ def _build(student, name, lr, **kwargs):
     return res
 
 
-@pytest.mark.grade(points=3, tags=[EX, "optimizer"], visibility="visible")
+@pytest.mark.grade(points=2, tags=[EX, "optimizer"], visibility="visible")
 def test_build_optimizer_param_groups(student):
     """build_optimizer: two groups — decay on >=2-D weights, none on biases and norm parameters"""
     res = _build(student, "adamw", 1e-3, weight_decay=0.05)
@@ -752,6 +820,34 @@ def test_build_optimizer_types_and_hyperparameters(student):
         fail("build_optimizer('sgd', weight_decay=0.01): decay 0.01 on the weights, 0.0 on the rest")
 
 
+@pytest.mark.grade(points=1, tags=[EX, "optimizer"], visibility="hidden")
+def test_build_optimizer_names_betas_and_tied_weights(student):
+    """build_optimizer: case-insensitive names, AdamW betas, a parameter shared by two modules listed once"""
+    for name, cls in (("SGD", "SGD"), ("AdamW", "AdamW"), ("Adam", "Adam")):
+        try:
+            res = _build(student, name, 0.01)
+        except StudentError as exc:
+            if exc.not_implemented:
+                raise
+            fail(f"build_optimizer({name!r}) raised {exc.exc_type}: the name is case-insensitive")
+        if res.get("torch_class") != cls:
+            fail(f"build_optimizer({name!r}) must return torch.optim.{cls} (names are case-insensitive), got "
+                 f"{res.get('class')}")
+    res = _build(student, "adamw", 0.1, betas=(0.8, 0.99))
+    if not all(_close(g.get("betas"), [0.8, 0.99]) for g in res["groups"]):
+        fail("build_optimizer('adamw', betas=(0.8, 0.99)) must pass the betas to torch.optim.AdamW")
+    try:
+        res = _build(student, "adamw", 0.1, weight_decay=0.1, tie=True)
+    except StudentError as exc:
+        if exc.not_implemented:
+            raise
+        fail(f"build_optimizer on a model with a tied weight (fc.weight shared by a second layer) raised "
+             f"{exc.exc_type}: {exc.exc_message[:150]} — list a shared parameter once")
+    flat = [n for g in res["groups"] for n in g["params"]]
+    if len(flat) != len(set(flat)):
+        fail("a tied weight (fc.weight shared by a second layer) is listed twice: every parameter exactly once")
+
+
 @pytest.mark.grade(points=1, tags=[EX, "optimizer"], visibility="visible")
 def test_build_optimizer_unknown_name(student):
     """build_optimizer: ValueError for a name other than sgd, adam, adamw"""
@@ -763,6 +859,10 @@ def test_build_optimizer_unknown_name(student):
                 raise
             if exc.exc_type != "ValueError":
                 fail(f"build_optimizer({name!r}) raised {exc.exc_type}; it must raise ValueError")
+            named = [n for n in ("sgd", "adam", "adamw") if n in exc.exc_message.lower()]
+            if len(named) < 3:
+                fail(f"build_optimizer({name!r}) raised ValueError({exc.exc_message[:100]!r}); the message must "
+                     "name the accepted values sgd, adam and adamw")
             continue
         fail(
             f"build_optimizer({name!r}) returned {res.get('class') if isinstance(res, dict) else res!r} "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autograder.probes import pair, seed, tensor_or_none
+from autograder.probes import CallTrace, pair, seed, tensor_or_none
 
 
 def causal_mask(size: int, device: str | None = None) -> dict[str, Any]:
@@ -30,17 +30,19 @@ def sdpa(
     seed(seed_value)
     if grad:
         q, k, v = (t.clone().requires_grad_(True) for t in (q, k, v))
-    out, weights = pair(
-        scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=dropout_p, training=training)
-    )
-    res = {"out": tensor_or_none(out), "weights": tensor_or_none(weights)}
-    if grad:
-        import torch
+    with CallTrace() as trace:
+        out, weights = pair(
+            trace.run(scaled_dot_product_attention, q, k, v, mask=mask, dropout_p=dropout_p, training=training)
+        )
+        res = {"out": tensor_or_none(out), "weights": tensor_or_none(weights)}
+        if grad:
+            import torch
 
-        g = torch.Generator().manual_seed(7)
-        upstream = torch.randn(out.shape, generator=g, dtype=out.dtype)
-        (out * upstream).sum().backward()
-        res.update({f"grad_{n}": tensor_or_none(t.grad) for n, t in (("q", q), ("k", k), ("v", v))})
+            g = torch.Generator().manual_seed(7)
+            upstream = torch.randn(out.shape, generator=g, dtype=out.dtype)
+            (out * upstream).sum().backward()
+            res.update({f"grad_{n}": tensor_or_none(t.grad) for n, t in (("q", q), ("k", k), ("v", v))})
+    res["_trace"] = trace.report()
     return res
 
 
@@ -84,25 +86,28 @@ def mha(
     m.train(train)
     if grad:
         query = query.clone().requires_grad_(True)
-    out, w = pair(
-        m(
-            query,
-            key,
-            value,
-            key_padding_mask=key_padding_mask,
-            attn_mask=attn_mask,
-            need_weights=need_weights,
-            average_attn_weights=average_attn_weights,
+    with CallTrace() as trace:
+        out, w = pair(
+            trace.run(
+                m,
+                query,
+                key,
+                value,
+                key_padding_mask=key_padding_mask,
+                attn_mask=attn_mask,
+                need_weights=need_weights,
+                average_attn_weights=average_attn_weights,
+            )
         )
-    )
-    res: dict[str, Any] = {"out": tensor_or_none(out), "weights": tensor_or_none(w)}
-    if grad:
-        g = torch.Generator().manual_seed(7)
-        upstream = torch.randn(out.shape, generator=g, dtype=out.dtype)
-        (out * upstream).sum().backward()
-        res["grad_query"] = tensor_or_none(query.grad)
-        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            res[f"grad_{name}.weight"] = tensor_or_none(getattr(m, name).weight.grad)
+        res: dict[str, Any] = {"out": tensor_or_none(out), "weights": tensor_or_none(w)}
+        if grad:
+            g = torch.Generator().manual_seed(7)
+            upstream = torch.randn(out.shape, generator=g, dtype=out.dtype)
+            (out * upstream).sum().backward()
+            res["grad_query"] = tensor_or_none(query.grad)
+            for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                res[f"grad_{name}.weight"] = tensor_or_none(getattr(m, name).weight.grad)
+    res["_trace"] = trace.report()
     return res
 
 

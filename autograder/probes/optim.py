@@ -38,13 +38,17 @@ def _value(v: Any) -> Any:
     return {"type": type(v).__name__[:40]}
 
 
-def build(name: str, lr: float, **kwargs: Any) -> dict[str, Any]:
+def build(name: str, lr: float, tie: bool = False, **kwargs: Any) -> dict[str, Any]:
     """Call the student's ``build_optimizer(GroupsNet(), name, lr, **kwargs)`` and describe the result:
-    the optimizer class and, per param group, the parameter names and the hyper-parameters."""
+    the optimizer class and, per param group, the parameter names and the hyper-parameters. ``tie``: a
+    second linear layer ``tied`` shares ``fc.weight`` (weight tying: one parameter, two modules)."""
     from lab3.optim import build_optimizer
 
     torch.manual_seed(0)
     model = GroupsNet()
+    if tie:
+        model.tied = nn.Linear(4, 4, bias=False)
+        model.tied.weight = model.fc.weight
     names = {id(p): n for n, p in model.named_parameters()}
     opt = build_optimizer(model, name, lr, **kwargs)
     cls = type(opt)

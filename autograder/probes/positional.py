@@ -17,12 +17,16 @@ def _raised(fn) -> str:
     return ""
 
 
-def pe_table(d_model: int, max_len: int) -> dict[str, Any]:
-    """The ``pe`` table and how it is registered (buffer, parameter, state dict, follows ``.to``)."""
+def pe_table(d_model: int, max_len: int | None) -> dict[str, Any]:
+    """The ``pe`` table and how it is registered (buffer, parameter, state dict, follows ``.to``);
+    ``max_len=None``: the constructor's default."""
     import torch
     from lab3.positional import SinusoidalPositionalEncoding
 
-    mod = SinusoidalPositionalEncoding(d_model, max_len=max_len)
+    if max_len is None:
+        mod = SinusoidalPositionalEncoding(d_model)
+    else:
+        mod = SinusoidalPositionalEncoding(d_model, max_len=max_len)
     pe = getattr(mod, "pe", None)
     # .to() below converts a Parameter in place: keep a copy of what the constructor made
     pe = torch.Tensor.clone(pe.detach()) if isinstance(pe, torch.Tensor) else pe
@@ -58,8 +62,13 @@ def pe_errors(max_len: int = 10) -> dict[str, Any]:
     def too_long() -> None:
         SinusoidalPositionalEncoding(8, max_len=max_len)(torch.zeros(1, max_len + 1, 8))
 
+    def at_max_len() -> None:
+        SinusoidalPositionalEncoding(8, max_len=max_len)(torch.zeros(1, max_len, 8))
+
     return {
         "odd": _raised(lambda: SinusoidalPositionalEncoding(7)),
         "zero": _raised(lambda: SinusoidalPositionalEncoding(0)),
+        "negative": _raised(lambda: SinusoidalPositionalEncoding(-4)),
         "too_long": _raised(too_long),
+        "at_max_len": _raised(at_max_len),
     }

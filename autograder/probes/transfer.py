@@ -132,8 +132,9 @@ def replace_head(arch: str, num_classes: int, seed_value: int = 0, dtype: str = 
 
 @single_threaded
 def freeze(arch: str, num_classes: int, x, y, *, steps: int = 2, call_train: bool = True, lr: float = 0.1,
-           seed_value: int = 0) -> dict[str, Any]:
-    """A new head (made here) + the student's ``freeze_backbone``, then ``model.train()``
+           prefreeze: bool = False, seed_value: int = 0) -> dict[str, Any]:
+    """A new head (made here; with ``prefreeze`` every parameter frozen first) + the student's
+    ``freeze_backbone``, then ``model.train()``
     (with ``call_train``) and ``steps`` SGD steps on the returned parameters, on the images ``x``.
 
     Returns the names of the returned parameters, the names of the parameters that require grad,
@@ -145,6 +146,8 @@ def freeze(arch: str, num_classes: int, x, y, *, steps: int = 2, call_train: boo
     model = build(arch, seed_value)
     head = install_head(model, arch, num_classes)
     head_path = _path_of(model, head)
+    if prefreeze:  # everything frozen beforehand (e.g. by an earlier freeze): the head must come back
+        model.requires_grad_(False)
     returned = freeze_backbone(model, head)
     names = {id(p): n for n, p in model.named_parameters()}
     res: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autograder.probes import seed, tensor_or_none
+from autograder.probes import CallTrace, seed, tensor_or_none
 
 
 def _build_encoder_layer(cfg: dict[str, Any], weights: dict[str, Any]):
@@ -12,12 +12,15 @@ def _build_encoder_layer(cfg: dict[str, Any], weights: dict[str, Any]):
     import torch
     from lab3.transformer import TransformerEncoderLayer
 
+    activation = cfg["activation"]
+    if activation.startswith("torch."):  # a callable: "torch.tanh" -> torch.tanh
+        activation = getattr(torch, activation[len("torch."):])
     layer = TransformerEncoderLayer(
         cfg["d_model"],
         cfg["num_heads"],
         dim_feedforward=cfg["dim_feedforward"],
         dropout=cfg.get("dropout", 0.0),
-        activation=cfg["activation"],
+        activation=activation,
         norm_first=cfg["norm_first"],
     ).double()
     targets = {
@@ -55,17 +58,54 @@ def encoder_layer(
     layer.train(train)
     if grad:
         src = src.clone().requires_grad_(True)
-    out = layer(src, src_mask=src_mask, src_key_padding_mask=src_key_padding_mask)
-    res: dict[str, Any] = {"out": tensor_or_none(out)}
-    if train:
-        res["out_again"] = tensor_or_none(
-            layer(src, src_mask=src_mask, src_key_padding_mask=src_key_padding_mask)
-        )
-    if grad and isinstance(out, torch.Tensor):
-        g = torch.Generator().manual_seed(7)
-        (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum().backward()
-        res["grad_src"] = tensor_or_none(src.grad)
+    with CallTrace() as trace:
+        out = trace.run(layer, src, src_mask=src_mask, src_key_padding_mask=src_key_padding_mask)
+        res: dict[str, Any] = {"out": tensor_or_none(out)}
+        if train:
+            res["out_again"] = tensor_or_none(
+                trace.run(layer, src, src_mask=src_mask, src_key_padding_mask=src_key_padding_mask)
+            )
+        if grad and isinstance(out, torch.Tensor):
+            g = torch.Generator().manual_seed(7)
+            (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum().backward()
+            res["grad_src"] = tensor_or_none(src.grad)
+    res["_trace"] = trace.report()
     return res
+
+
+def encoder_dropout_sites(cfg: dict[str, Any], weights: dict[str, Any], src) -> dict[str, Any]:
+    """Where the layer's three dropouts act: one eval-mode forward with hooks on ``self_attn``, ``linear1``,
+    ``linear2``, ``dropout``, ``dropout1``, ``dropout2``; for each dropout call, which tensor it received
+    (the attention output, the activation of linear1's output, linear2's output, or something else)."""
+    import torch
+
+    layer = _build_encoder_layer(cfg, weights)
+    layer.eval()
+    seen: dict[str, Any] = {}
+    calls: list[list[str]] = []
+
+    def keep(name):
+        def hook(module, args, out):
+            value = out[0] if isinstance(out, (tuple, list)) else out
+            seen[name] = value.detach() if isinstance(value, torch.Tensor) else None
+            x = args[0] if args else None
+            what = "other"
+            if isinstance(x, torch.Tensor) and name.startswith("dropout"):
+                candidates = {"attention output": seen.get("self_attn"), "linear2 output": seen.get("linear2")}
+                if seen.get("linear1") is not None:
+                    candidates["activation(linear1 output)"] = layer.activation(seen["linear1"])
+                for label, ref in candidates.items():
+                    if isinstance(ref, torch.Tensor) and ref.shape == x.shape and torch.equal(x.detach(), ref):
+                        what = label
+                        break
+            calls.append([name, what])
+        return hook
+
+    for name in ("self_attn", "linear1", "linear2", "dropout", "dropout1", "dropout2"):
+        getattr(layer, name).register_forward_hook(keep(name))
+    with torch.no_grad():
+        layer(src)
+    return {"calls": calls}
 
 
 def train_reverse(
