@@ -131,7 +131,7 @@ def solution_only(root: Path, jobs: int) -> list[str]:
     import shutil
 
     from autograder.engine.grade import grade_submission
-    from autograder.engine.staging import GRADED_MODULES
+    from autograder.layout import GRADED_MODULES
 
     problems = []
     with tempfile.TemporaryDirectory(prefix="lab3-selftest-") as tmp:

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder.engine.staging import GRADED_MODULES  # noqa: E402
+from autograder.layout import GRADED_MODULES  # noqa: E402
 from autograder.packaging.gradescope import autograder_files, write_zip  # noqa: E402
 
 PY = sys.executable

@@ -23,9 +23,9 @@ from typing import Any
 from autograder.engine import isolation
 from autograder.engine.errors import GradingFault, SubmissionError
 from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, SessionOptions, absolute
-from autograder.engine.staging import GRADED_MODULES, default_release, stage
+from autograder.engine.staging import default_release, stage
+from autograder.layout import GRADED_MODULES, PACKAGE_PARENT
 
-PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent  # folder holding the autograder package
 REPO_ROOT = PACKAGE_PARENT
 
 
@@ -57,6 +57,7 @@ class GradeResult:
     gpu: bool = False
     status: str = "graded"  # graded | timeout (the whole-run limit; still a grade) | error (not graded)
     error: str = ""  # why grading failed (status "error"): instructor wording, shown to nobody as a score
+    answers: dict[str, Any] | None = None  # the notebook's written answers and figures (0 points; notebook_answers)
 
     @property
     def graded(self) -> bool:
@@ -82,7 +83,6 @@ def _hidden_paths(out: Path, graders: Path, manifest_path: Path) -> list[str]:
     for env in ("LAB3_DATA_DIR", "LAB3_SST2_DIR"):  # data with test labels: graders send what probes need
         if os.environ.get(env):
             paths.add(os.environ[env])
-    paths.add(str(REPO_ROOT.parent / "shared" / "data"))  # the default SST-2 location (../shared/data/sst2)
     paths.add(str(Path.home()))
     paths.add("/root")
     paths.add(str(out.resolve().parent / "submission_metadata.json"))
@@ -224,8 +224,30 @@ def grade_submission(
         status="error" if run.fault else ("timeout" if run.timed_out else "graded"),
         error=str(run.fault) if run.fault else "",
     )
+    _add_written_answers(result, submission, release)
     _write_outputs(result, out, instr, log_lines)
     return result
+
+
+def _add_written_answers(result: GradeResult, submission: Path, release: Path) -> None:
+    """Read the submission's notebook (never executed): its status goes into the reports, never the score."""
+    from autograder.engine import notebook_answers
+
+    try:
+        result.answers = notebook_answers.written_answers(submission, release.parent / notebook_answers.NOTEBOOK)
+    except Exception as exc:  # noqa: BLE001 - information only: never costs the grade
+        result.notes.append(f"the notebook could not be read ({type(exc).__name__})")
+        return
+    result.notes += result.answers["notes"]
+    if result.answers["notebook"] and result.graded and not result.score:
+        from autograder.engine.staging import collect_submission
+
+        try:
+            modules = collect_submission(submission)[0]
+        except SubmissionError:
+            modules = {}
+        if not modules:  # a notebook alone: say what to submit instead
+            result.notes.insert(0, notebook_answers.MODULES_MISSING)
 
 
 @dataclass

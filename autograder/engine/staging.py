@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from autograder.engine.errors import SubmissionError
+from autograder.layout import GRADED_MODULES
 
-GRADED_MODULES = ("attention", "positional", "transformer", "vit", "transfer", "training", "optim")
 MAX_MODULE_BYTES = 1 << 20
 MAX_ZIP_ENTRIES = 20_000
 PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"

@@ -28,8 +28,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from autograder.layout import PACKAGE_PARENT
+
 DEFAULT_ROOT = "/autograder"
-PAYLOAD = Path(__file__).resolve().parent.parent.parent  # folder holding the autograder package
+PAYLOAD = PACKAGE_PARENT
 MANIFEST = PAYLOAD / "autograder" / "manifest.json"
 INTERNAL_ERROR = ("not graded: the autograder hit an internal error (not caused by your code, as far as it "
                   "can tell). Your instructor has the log; this score is provisional.")

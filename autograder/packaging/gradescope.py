@@ -73,7 +73,7 @@ def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict
     files.update(_tree(release, f"{payload}/assignments"))
     # the solution's graded modules, for the self-test of the image build (root-only there, and hidden
     # from the sandbox like the graders)
-    from autograder.engine.staging import GRADED_MODULES
+    from autograder.layout import GRADED_MODULES
 
     for module in GRADED_MODULES:
         solution = root / "solutions" / "lab3" / f"{module}.py"

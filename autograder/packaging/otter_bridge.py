@@ -26,7 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PAYLOAD = Path(__file__).resolve().parent.parent.parent
+from autograder.layout import PACKAGE_PARENT
+
+PAYLOAD = PACKAGE_PARENT
 SOURCE = PAYLOAD.parent.parent  # AG/source (PAYLOAD = AG/source/files/lab3_autograder)
 AG_ROOT = SOURCE.parent
 ENTRY_FILE = "lab3_entry.py"
@@ -51,7 +53,7 @@ def student_copy(submission: Path, dest: Path) -> Path:
     Relative paths are kept, so the engine's rules (``lab3/`` first, then the shallowest) still apply;
     links and anything else are left behind.
     """
-    from autograder.engine.staging import GRADED_MODULES
+    from autograder.layout import GRADED_MODULES
 
     wanted = {f"{m}.py" for m in GRADED_MODULES}
     skip = _otter_injected()
@@ -80,7 +82,8 @@ def sanitize_zips(folder: Path) -> list[str]:
     import zipfile
     from pathlib import PurePosixPath
 
-    from autograder.engine.staging import GRADED_MODULES, MAX_MODULE_BYTES
+    from autograder.engine.staging import MAX_MODULE_BYTES
+    from autograder.layout import GRADED_MODULES
 
     wanted = {f"{m}.py" for m in GRADED_MODULES}
     dropped: list[str] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.engine.staging import GRADED_MODULES
+from autograder.layout import GRADED_MODULES
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
