@@ -1,4 +1,4 @@
-"""SPEC §7 budgets of the whole hidden suite: wall time and peak memory (sum of PSS over every process
+"""The performance budgets of the whole hidden suite: wall time and peak memory (sum of PSS over every process
 of the grading run), for the solution and the blank stubs, per-test times, plus batch throughput.
 
     .venv/bin/python benchmarks/bench_grading.py [--repeat 3] [--batch]

@@ -2,7 +2,7 @@
 
 Grading builds and drops many models and large tensors. Two things keep that memory mapped: models in
 reference cycles (modules with hooks, optimizers) wait for a full garbage collection, and glibc keeps
-freed heap pages. SPEC §7 counts the PSS of every process, so after each step: a full ``gc.collect()``
+freed heap pages. The memory budget counts the PSS of every process, so after each step: a full ``gc.collect()``
 when the process grew by ``FULL_GC_GROWTH`` since the last one (it costs ~0.18 s with torch loaded, too
 much after every small call), else a collection of the young generations; then ``malloc_trim(0)``.
 """

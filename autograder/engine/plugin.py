@@ -309,7 +309,7 @@ class EngineSession:
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         from autograder.engine.memtrim import release_memory
 
-        release_memory()  # references and received tensors of the test just run (SPEC §7 memory)
+        release_memory()  # references and received tensors of the test just run (the memory budget counts every process)
 
     @staticmethod
     def _fault(call: pytest.CallInfo) -> str:

@@ -4,7 +4,7 @@ Importing torch costs ~4 s and ~280 MB of private memory per process (relocation
 Python objects of its modules); a second import in the child would double it. So the grading session
 imports torch, freezes its heap (``gc.freeze``) and forks this zygote *before* it reads any grader or
 student file: the zygote holds nothing the student may not see. Each sandbox child is then forked from
-the zygote and shares those pages copy-on-write with the session (SPEC §7 counts PSS: shared pages
+the zygote and shares those pages copy-on-write with the session (the memory budget counts PSS: shared pages
 once), and starts in milliseconds instead of seconds.
 
 Per child the zygote forks a *launcher* that plays ``unshare --fork --kill-child``: it enters fresh

@@ -40,6 +40,6 @@ def rng() -> torch.Generator:  # noqa: F821 - torch imported lazily
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the transfer graders last. Their references import torchvision and timm into this trusted
     process (~125 MB that stays); the other exercises' training graders, whose sandbox child peaks, then
-    run while this process is still small (SPEC §7 counts the memory of both). Reports follow the manifest's
+    run while this process is still small (the memory budget counts both processes). Reports follow the manifest's
     order, not this one."""
     items.sort(key=lambda item: item.module is not None and item.module.__name__.endswith("test_ex2_transfer"))

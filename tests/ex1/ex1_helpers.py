@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-# Relative-error tolerances per dtype (SPEC §4 / issue 3): float64 <= 1e-10, float32 <= 1e-5.
+# Relative-error tolerances per dtype: float64 <= 1e-10, float32 <= 1e-5.
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 

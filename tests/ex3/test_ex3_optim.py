@@ -1,4 +1,4 @@
-"""Product tests of ``lab3.optim`` (SPEC §4): the warmup + cosine multiplier against Hugging Face
+"""Product tests of ``lab3.optim``: the warmup + cosine multiplier against Hugging Face
 ``transformers`` at every step, and the two parameter groups of ``build_optimizer``."""
 
 from __future__ import annotations

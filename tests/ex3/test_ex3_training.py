@@ -1,4 +1,4 @@
-"""Product tests of ``lab3.training.train_one_epoch`` (SPEC §4) and the given ``evaluate`` / ``fit`` /
+"""Product tests of ``lab3.training.train_one_epoch`` and the given ``evaluate`` / ``fit`` /
 ``find_batch_size``. Tiny LayerNorm models on random tensors, CPU, float32 unless stated."""
 
 from __future__ import annotations
