@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.engine.grade import GradeResult, TestResult, grade_submission
+from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, absolute
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -44,6 +45,9 @@ def skipped_entries(batch_dir: Path, out: Path | None = None) -> list[str]:
             continue
         if p.is_symlink():
             skipped.append(f"{p.name}: a symbolic link")
+        elif p.is_file() and p.suffix.lower() == ".ipynb":
+            skipped.append(f"{p.name}: a notebook alone, not graded: the graded modules are missing (the student "
+                           "must submit the zip that `lab3 submit` makes, or put the notebook in a folder with lab3/)")
         elif not (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip")):
             skipped.append(f"{p.name}: neither a folder nor a .zip")
         elif p.name.startswith("."):
@@ -115,7 +119,7 @@ def grade_batch(
     only_tags: list[str] | None = None,
     shard: tuple[int, int] | None = None,
     force: bool = False,
-    timeout_scale: float = 1.0,
+    timeout_scale: float = DEFAULT_TIMEOUT_SCALE,
     release: Path | None = None,
     progress: bool = True,
     **kwargs: Any,
@@ -125,8 +129,6 @@ def grade_batch(
     A submission already graded in ``out`` is kept unless ``force``; one whose grading failed
     (``status == "error"``) is always graded again.
     """
-    from autograder.engine.options import absolute
-
     batch_dir, out = absolute(batch_dir), absolute(out)
     release = absolute(release) if release else None
     out.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.engine.options import DEFAULT_TIMEOUT_SCALE
+
 
 def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -43,7 +45,7 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout-scale",
         type=float,
-        default=1.0,
+        default=DEFAULT_TIMEOUT_SCALE,
         metavar="F",
         help="multiply every deadline by F (slow machines)",
     )
@@ -139,7 +141,7 @@ def _report_batch(results, out: Path) -> int:
     for name in skipped:
         print(f"skipped: {name}")
     print(f"{len(results)} submission(s), {len(failed)} not graded, {len(skipped)} skipped; "
-          f"wrote {out / 'grades.csv'} and {out / 'report.html'}")
+          f"wrote {out / 'grades.csv'}, {out / 'report.html'} and {out / 'answers.html'}")
     for r in failed:
         print(f"{r.submission}: " + internal_error_line(r.error, out / r.submission), file=sys.stderr)
     return EXIT_INTERNAL if failed else EXIT_GRADED

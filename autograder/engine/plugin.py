@@ -27,11 +27,12 @@ from autograder.engine.errors import (
     StudentTimeout,
 )
 from autograder.engine.options import SessionOptions
+from autograder.engine.sandbox import CHILD_PRELOAD
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 # imported before the zygote is forked, so the session and the sandbox children share their pages;
 # torch._dynamo comes with the first optimizer step on both sides anyway (~80 MB each)
-PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch._dynamo")
+PRELOAD = (*CHILD_PRELOAD, "torch._dynamo")
 MARKERS = (
     "grade(points, tags, visibility='visible', name=None): points, tags and visibility of a hidden grader",
     "gpu: needs a CUDA device (skipped and left out of the maximum without one)",
@@ -309,7 +310,7 @@ class EngineSession:
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         from autograder.engine.memtrim import release_memory
 
-        release_memory()  # references and received tensors of the test just run (the memory budget counts every process)
+        release_memory()  # what the test just run held (the memory budget counts every process)
 
     @staticmethod
     def _fault(call: pytest.CallInfo) -> str:

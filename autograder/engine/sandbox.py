@@ -26,6 +26,8 @@ from autograder.engine.isolation import CGroup, Isolation, unshare_command
 from autograder.engine.zygote import Launched, Zygote
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
+# what a sandbox child imports before it reads any student file (the zygote imports it for the children)
+CHILD_PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional")
 START_FAILED = "the grading sandbox could not start (a problem of the grading machine, not of your code)"
 
 
@@ -156,7 +158,7 @@ class Sandbox:
             "keep": runtime_paths(),
             "label": str(self.log_dir),  # identifies this run's processes (ps / tests)
             "threads": lim.threads,
-            "preload": ["numpy", "torch", "torch.nn", "torch.nn.functional"],
+            "preload": list(CHILD_PRELOAD),
         }
         cmd = [sys.executable, "-I", "-B", str(CHILD_SCRIPT), json.dumps(cfg)]
         if self.iso.namespaces:
