@@ -59,13 +59,18 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Pat
         for t in r["tests"]:
             if t["id"] not in columns:
                 columns.append(t["id"])
+    from autograder.engine.notebook_answers import csv_columns
+
+    written: list[str] = []  # written-answer status (yes/no per question), after the test columns
+    for r in rows:
+        written += [c for c in csv_columns(r.get("answers")) if c not in written]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "status", "total", "max", *[_short(c) for c in columns]])
+    w.writerow(["id", "status", "total", "max", *[_short(c) for c in columns], *written])
     for r in rows:
         status = _status(r)
         if status == "error":  # not graded: no score at all, so a gradebook import cannot take a 0
-            w.writerow([r["id"], status, "", "", *["" for _ in columns]])
+            w.writerow([r["id"], status, "", "", *["" for _ in columns], *["" for _ in written]])
             continue
         scores = {t["id"]: t["score"] for t in r["tests"]}
         w.writerow(
@@ -75,6 +80,7 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Pat
                 _num(r["score"]),
                 _num(r["max_score"]),
                 *[_num(scores[c]) if c in scores else "" for c in columns],
+                *[csv_columns(r.get("answers")).get(c, "") for c in written],
             ]
         )
     path = Path(out) / "grades.csv"
@@ -232,5 +238,8 @@ def write_report_html(
 def write_batch_reports(
     out: Path, *, wall_s: float | None = None, jobs: int | None = None
 ) -> tuple[Path, Path]:
+    from autograder.reports.answers import write_answers_html
+
     rows = _load_all(out)
+    write_answers_html(out, rows)  # the notebooks' written answers and figures, for manual grading
     return write_grades_csv(out, rows), write_report_html(out, rows, wall_s=wall_s, jobs=jobs)

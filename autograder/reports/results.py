@@ -112,6 +112,7 @@ def results_json(result) -> dict[str, Any]:
         if t.status in ("passed", "failed"):
             entry["status"] = t.status
         tests.append(entry)
+    tests += _written_answer_tests(result, len(tests))
     head = [f"Lab 3 autograder: {_num(result.score)} / {_num(result.max_score)} points."]
     head += [clean_text(n, 500) for n in result.notes]
     out = {
@@ -124,7 +125,31 @@ def results_json(result) -> dict[str, Any]:
         "tests": tests,
         "extra_data": {"lab3_status": getattr(result, "status", "graded")},
     }
+    if getattr(result, "answers", None):
+        out["extra_data"]["written_answers"] = _answers_detail(result.answers)
     return out
+
+
+def _written_answer_tests(result, numbered: int) -> list[dict[str, Any]]:
+    """0-point visible tests with the notebook's status (information; the score never changes)."""
+    from autograder.engine.notebook_answers import results_tests
+
+    extra = results_tests(getattr(result, "answers", None))
+    for i, t in enumerate(extra, numbered + 1):
+        t["number"] = str(i)
+        t["output"] = clean_text(t["output"])
+    return extra
+
+
+def _answers_detail(answers: dict[str, Any]) -> dict[str, Any]:
+    """Per question / figure, without the images (``extra_data`` of results.json)."""
+    return {
+        "notebook": answers.get("notebook"),
+        "readable": answers.get("readable"),
+        "questions": [{"id": q["id"], "points": q["points"], "answered": q["answered"]}
+                      for q in answers.get("questions", [])],
+        "figures": [{"id": f["id"], "present": f["present"]} for f in answers.get("figures", [])],
+    }
 
 
 def write_results(result, out_dir: Path) -> Path:
@@ -164,6 +189,11 @@ def feedback_md(result) -> str:
         )
     if hidden:
         lines.append(f"| {hidden} hidden test(s) | counted in the score after release | hidden |")
+    if getattr(result, "answers", None):
+        from autograder.engine.notebook_answers import feedback_lines
+
+        lines += [_md_escape(clean_text(line, 4000)) if line.startswith("**") else line
+                  for line in feedback_lines(result.answers)]
     problems = [t for t in shown if t.status != "passed" and t.output]
     if problems:
         lines += ["", "## What to fix", ""]

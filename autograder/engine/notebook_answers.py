@@ -1,0 +1,219 @@
+"""The notebook of a submission, read (never executed): written answers and figures, for students and TAs.
+
+A submission made by ``lab3 submit`` holds ``Lab3.ipynb`` next to ``lab3/``. Its written questions are the
+markdown cells with nbgrader's manual-grading metadata (``solution`` + ``grade``, ``points``, ``grade_id``;
+``lab3 build`` writes it, with the prompt in ``metadata.lab3.prompt``); its figures are the code cells that
+``lab3 build`` marked ``metadata.lab3.figure``. This module parses the notebook with ``nbformat`` on the
+trusted side and reports, per question, answered or still the placeholder (with the answer's text), and per
+figure cell whether its saved outputs hold an image (with the images, for the TA's ``answers.html``).
+
+None of this changes a score: the written questions are manual points on top of the autograded ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+NOTEBOOK = "Lab3.ipynb"
+PLACEHOLDERS = ("*Your answer here.*", "YOUR ANSWER HERE")
+MAX_NOTEBOOK_BYTES = 64 << 20
+MAX_ANSWER_CHARS = 20_000
+MAX_IMAGES_PER_CELL = 4
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+NOT_SUBMITTED = "written answers not submitted: the submission has no Lab3.ipynb (`lab3 submit` adds it)"
+MODULES_MISSING = ("the graded modules are missing: submit the zip that `lab3 submit` makes "
+                   "(lab3/*.py and Lab3.ipynb); the notebook alone is not graded")
+
+
+def _read_notebook_bytes(submission: Path) -> tuple[str | None, bytes | None, str]:
+    """(where, bytes, note) of the submission's notebook: ``Lab3.ipynb`` preferred, else the only
+    top-level ``.ipynb``; the shallowest wins. Never follows symlinks."""
+    def rank(parts: tuple[str, ...]) -> tuple[int, int]:
+        return (0 if parts[-1] == NOTEBOOK else 1, len(parts))
+
+    if submission.is_file() and submission.suffix.lower() == ".ipynb" and not submission.is_symlink():
+        return submission.name, submission.read_bytes()[:MAX_NOTEBOOK_BYTES], ""
+    if submission.is_dir() and not submission.is_symlink():
+        found = []
+        for path in submission.rglob("*.ipynb"):
+            rel = path.relative_to(submission).parts
+            if len(rel) > 4 or any(p.startswith(".") for p in rel) or path.is_symlink() or not path.is_file():
+                continue
+            found.append((rank(rel), path))
+        if not found:
+            return None, None, ""
+        _, path = min(found)
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return path.name, None, f"{path.name}: larger than {MAX_NOTEBOOK_BYTES >> 20} MB, not read"
+        return path.relative_to(submission).as_posix(), path.read_bytes(), ""
+    if submission.is_file() and zipfile.is_zipfile(submission):
+        try:
+            with zipfile.ZipFile(submission) as zf:
+                found = []
+                for info in zf.infolist():
+                    pure = PurePosixPath(info.filename.replace("\\", "/"))
+                    if (info.is_dir() or pure.suffix.lower() != ".ipynb" or ".." in pure.parts
+                            or pure.parts[0] == "__MACOSX" or len(pure.parts) > 4):
+                        continue
+                    found.append((rank(pure.parts), info))
+                if not found:
+                    return None, None, ""
+                _, info = min(found, key=lambda f: f[0])
+                if info.file_size > MAX_NOTEBOOK_BYTES:
+                    return info.filename, None, f"{info.filename}: larger than {MAX_NOTEBOOK_BYTES >> 20} MB, not read"
+                return info.filename, zf.read(info), ""
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+            return None, None, f"the notebook could not be read from the zip ({exc})"
+    return None, None, ""
+
+
+def _text(source: Any) -> str:
+    return "".join(source) if isinstance(source, list) else str(source or "")
+
+
+def _answer(source: str, prompt: str) -> str:
+    """The student's own text in a question cell: the cell minus the prompt's lines and the placeholder."""
+    prompt_lines = {line.strip() for line in prompt.splitlines() if line.strip()}
+    kept = [line for line in source.splitlines()
+            if line.strip() not in prompt_lines and line.strip() not in PLACEHOLDERS]
+    return "\n".join(kept).strip()[:MAX_ANSWER_CHARS]
+
+
+def _images(outputs: list[Any]) -> list[dict[str, str]]:
+    images = []
+    for out in outputs or []:
+        data = out.get("data", {}) if isinstance(out, dict) else {}
+        for mime in IMAGE_TYPES:
+            if mime in data and len(images) < MAX_IMAGES_PER_CELL:
+                blob = _text(data[mime])
+                if mime != "image/svg+xml":
+                    try:
+                        base64.b64decode(blob.replace("\n", ""), validate=True)
+                    except ValueError:
+                        continue
+                images.append({"mime": mime, "data": blob.replace("\n", "") if mime != "image/svg+xml" else blob})
+                break
+    return images
+
+
+def read_notebook(raw: bytes, where: str = NOTEBOOK) -> dict[str, Any]:
+    """The answer report of one notebook's bytes (see :func:`written_answers` for its keys)."""
+    import nbformat
+
+    try:
+        nb = nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any unreadable notebook is reported, never a crash
+        return {"notebook": where, "readable": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                "questions": [], "figures": []}
+    questions, figures = [], []
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}) or {}
+        grading = meta.get("nbgrader", {}) if isinstance(meta.get("nbgrader"), dict) else {}
+        lab3 = meta.get("lab3", {}) if isinstance(meta.get("lab3"), dict) else {}
+        source = _text(cell.get("source"))
+        if cell.get("cell_type") == "markdown" and grading.get("solution") and grading.get("grade"):
+            answer = _answer(source, str(lab3.get("prompt", "")))
+            questions.append({"id": str(grading.get("grade_id") or f"cell-{index}"),
+                              "points": grading.get("points", 0), "answered": bool(answer),
+                              "prompt": str(lab3.get("prompt", ""))[:2000], "answer": answer})
+        elif cell.get("cell_type") == "code" and "figure" in lab3:
+            outputs = cell.get("outputs", [])
+            images = _images(outputs)
+            figures.append({"id": str(lab3["figure"]), "present": bool(images), "has_output": bool(outputs),
+                            "images": images})
+    return {"notebook": where, "readable": True, "error": "", "questions": questions, "figures": figures}
+
+
+def written_answers(submission: Path, release_notebook: Path | None = None) -> dict[str, Any]:
+    """What the submission's notebook holds, as a JSON-ready dict::
+
+        {"notebook": "Lab3.ipynb" | None, "readable": bool, "error": str, "notes": [...],
+         "questions": [{"id", "points", "answered", "prompt", "answer"}],
+         "figures": [{"id", "present", "has_output", "images": [{"mime", "data"}]}]}
+
+    Questions or figures of the release notebook (``release_notebook``) that the submitted one lacks (cells
+    deleted, metadata lost) are listed as not answered / not present.
+    """
+    where, raw, note = _read_notebook_bytes(Path(submission))
+    if raw is None:
+        report = {"notebook": where, "readable": False, "error": note, "questions": [], "figures": []}
+    else:
+        report = read_notebook(raw, where or NOTEBOOK)
+    if release_notebook is not None and Path(release_notebook).is_file():
+        expected = read_notebook(Path(release_notebook).read_bytes())
+        have_q = {q["id"] for q in report["questions"]}
+        have_f = {f["id"] for f in report["figures"]}
+        report["questions"] += [dict(q, answered=False, answer="") for q in expected["questions"]
+                                if q["id"] not in have_q]
+        report["figures"] += [dict(f, present=False, has_output=False, images=[]) for f in expected["figures"]
+                              if f["id"] not in have_f]
+    notes = []
+    if where is None:
+        notes.append(NOT_SUBMITTED)
+    elif not report["readable"]:
+        notes.append(f"{where}: could not be read ({report['error']}): written answers not collected")
+    report["notes"] = notes
+    return report
+
+
+def summary(report: dict[str, Any]) -> tuple[str, str]:
+    """("Written answers: k of n filled", "Figures: k of m present")."""
+    q, f = report.get("questions", []), report.get("figures", [])
+    return (f"Written answers: {sum(x['answered'] for x in q)} of {len(q)} filled",
+            f"Figures: {sum(x['present'] for x in f)} of {len(f)} present")
+
+
+def results_tests(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """0-point visible Gradescope tests that show the notebook's status (never part of the score)."""
+    if not report:
+        return []
+    if report.get("notebook") is None or not report.get("readable"):
+        text = "; ".join(report.get("notes", [])) or NOT_SUBMITTED
+        return [{"name": "Written answers and figures: not submitted", "score": 0, "max_score": 0,
+                 "output": text + ". They are graded by the course staff, on top of the autograded points.",
+                 "output_format": "text", "tags": ["notebook"], "visibility": "visible"}]
+    answers, figures = summary(report)
+    q_lines = [f"{'answered  ' if q['answered'] else 'NOT ANSWERED'}  {q['id']} ({q['points']} pts, graded by the "
+               "staff)" for q in report["questions"]]
+    f_lines = [f"{'present' if x['present'] else 'MISSING'}  {x['id']}" +
+               ("" if x["present"] or not x["has_output"] else " (output without an image)")
+               for x in report["figures"]]
+    tail = ("\nInformation only: these do not change the autograded score; the staff grade the written "
+            "answers by hand.")
+    return [
+        {"name": answers, "score": 0, "max_score": 0, "output": "\n".join(q_lines) + tail, "output_format": "text",
+         "tags": ["notebook"], "visibility": "visible"},
+        {"name": figures, "score": 0, "max_score": 0,
+         "output": "\n".join(f_lines) + "\nRun the notebook and save it before `lab3 submit`: the grader reads the "
+                   "saved outputs, it never runs the notebook.", "output_format": "text", "tags": ["notebook"],
+         "visibility": "visible"},
+    ]
+
+
+def feedback_lines(report: dict[str, Any] | None) -> list[str]:
+    """The ``feedback.md`` section of the notebook (markdown lines)."""
+    if not report:
+        return []
+    lines = ["", "## Written answers and figures (graded by the staff; not part of the score above)", ""]
+    if report.get("notebook") is None or not report.get("readable"):
+        return lines + [f"- {n}" for n in report.get("notes", []) or [NOT_SUBMITTED]]
+    answers, figures = summary(report)
+    lines += [f"**{answers}.** " + ", ".join(f"{q['id']}: {'answered' if q['answered'] else 'not answered'}"
+                                             for q in report["questions"]), ""]
+    lines += [f"**{figures}.** " + ", ".join(f"{x['id']}: {'present' if x['present'] else 'missing'}"
+                                             for x in report["figures"])]
+    return lines
+
+
+def csv_columns(report: dict[str, Any] | None) -> dict[str, str]:
+    """``{"q:<id>": "yes"|"no"}`` per question and ``figures`` = "k/m" (``grades.csv``)."""
+    if not report:
+        return {}
+    cols = {f"q:{q['id']}": "yes" if q["answered"] else "no" for q in report.get("questions", [])}
+    f = report.get("figures", [])
+    cols["figures"] = f"{sum(x['present'] for x in f)}/{len(f)}" if report.get("readable") else ""
+    cols["notebook"] = "yes" if report.get("notebook") and report.get("readable") else "no"
+    return cols
