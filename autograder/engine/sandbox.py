@@ -131,58 +131,13 @@ class Sandbox:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         lim = self.limits
-        if self.iso.cgroup:
-            try:
-                self.cgroup = CGroup.create(self.iso.cgroup, (lim.mem_mb + 512) << 20, lim.nproc)
-            except OSError as exc:
-                self.log(f"cgroup creation failed: {exc}")
-                self.cgroup = None
-        cfg = {
-            "req_fd": req_r,
-            "resp_fd": resp_w,
-            "staging": str(self.staging),
-            "graded": self.graded,
-            "mount_ns": self.iso.namespaces,
-            "pid_ns": self.iso.namespaces,
-            "hide": sorted(set(self.hide) | _closed_ancestors(runtime_paths())),
-            "tmp_mb": lim.tmp_mb,
-            "mem_bytes": lim.mem_mb << 20,
-            "fsize_bytes": lim.fsize_mb << 20,
-            "cpu_s": lim.cpu_s,
-            # RLIMIT_NPROC counts every process of the sandbox user, i.e. of all submissions graded at once:
-            # with a pids cgroup (per child) it is only a loose backstop, so -j N stays independent
-            "nproc": (max(16 * lim.nproc, 4096) if self.cgroup else lim.nproc) if self.iso.root else 0,
-            "uid": self.iso.uid,
-            "gid": self.iso.gid,
-            "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
-            "keep": runtime_paths(),
-            "label": str(self.log_dir),  # identifies this run's processes (ps / tests)
-            "threads": lim.threads,
-            "preload": list(CHILD_PRELOAD),
-        }
+        self.cgroup = self._new_cgroup()
+        cfg = self._child_config(req_r, resp_w)
         cmd = [sys.executable, "-I", "-B", str(CHILD_SCRIPT), json.dumps(cfg)]
         if self.iso.namespaces:
             cmd = [*unshare_command(user=self.iso.userns), "--", *cmd]
         work = self.staging / "work"
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": "/tmp" if self.iso.namespaces else str(work),
-            "TMPDIR": "/tmp" if self.iso.namespaces else str(work),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": str(lim.threads),
-            "MKL_NUM_THREADS": str(lim.threads),
-            "OMP_WAIT_POLICY": "PASSIVE",  # idle OpenMP threads sleep instead of spinning (shared CPUs)
-            "MPLBACKEND": "Agg",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "TQDM_DISABLE": "1",
-        }
-        for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
-            if key in os.environ:
-                env[key] = os.environ[key]
+        env = self._child_env(work)
         gen = self.generation
         self.proc = None
         if self.zygote is not None:
@@ -217,6 +172,67 @@ class Sandbox:
             d.start()
         self.ready = False
         self.imported = set()
+
+    def _new_cgroup(self) -> CGroup | None:
+        """A fresh memory + pids cgroup for the next child (None where cgroups are off or creation fails)."""
+        if not self.iso.cgroup:
+            return None
+        try:
+            return CGroup.create(self.iso.cgroup, (self.limits.mem_mb + 512) << 20, self.limits.nproc)
+        except OSError as exc:
+            self.log(f"cgroup creation failed: {exc}")
+            return None
+
+    def _child_config(self, req_fd: int, resp_fd: int) -> dict[str, Any]:
+        """What the child's lock-down and request loop read (``child.py``): plain JSON data."""
+        lim = self.limits
+        return {
+            "req_fd": req_fd,
+            "resp_fd": resp_fd,
+            "staging": str(self.staging),
+            "graded": self.graded,
+            "mount_ns": self.iso.namespaces,
+            "pid_ns": self.iso.namespaces,
+            "hide": sorted(set(self.hide) | _closed_ancestors(runtime_paths())),
+            "tmp_mb": lim.tmp_mb,
+            "mem_bytes": lim.mem_mb << 20,
+            "fsize_bytes": lim.fsize_mb << 20,
+            "cpu_s": lim.cpu_s,
+            # RLIMIT_NPROC counts every process of the sandbox user, i.e. of all submissions graded at once:
+            # with a pids cgroup (per child) it is only a loose backstop, so -j N stays independent
+            "nproc": (max(16 * lim.nproc, 4096) if self.cgroup else lim.nproc) if self.iso.root else 0,
+            "uid": self.iso.uid,
+            "gid": self.iso.gid,
+            "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
+            "keep": runtime_paths(),
+            "label": str(self.log_dir),  # identifies this run's processes (ps / tests)
+            "threads": lim.threads,
+            "preload": list(CHILD_PRELOAD),
+        }
+
+    def _child_env(self, work: Path) -> dict[str, str]:
+        """The child's whole environment: nothing of the grader's leaks in."""
+        threads = str(self.limits.threads)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp" if self.iso.namespaces else str(work),
+            "TMPDIR": "/tmp" if self.iso.namespaces else str(work),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "OMP_WAIT_POLICY": "PASSIVE",  # idle OpenMP threads sleep instead of spinning (shared CPUs)
+            "MPLBACKEND": "Agg",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TQDM_DISABLE": "1",
+        }
+        for key in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        return env
 
     def _wait_ready(self) -> None:
         if self.start_failures >= 2:
