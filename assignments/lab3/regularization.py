@@ -128,16 +128,17 @@ def make_variant(name: str, *, num_classes: int = 10, width: int = 32, dropout: 
 
     ``"none"``: no norm, no dropout, no augmentation (the baseline that overfits most);
     ``"dropout"``: + dropout ``dropout`` before the head; ``"batchnorm"`` / ``"layernorm"``: that norm
-    after every conv; ``"augmentation"``: the baseline model trained on augmented images.
+    after every conv; ``"augmentation"``: the baseline model trained on augmented images; ``"all"``
+    (not in :data:`REGULARIZERS`, ask for it by name): batch norm + dropout + augmentation together.
     """
     from lab3.models import SmallCNN
 
-    if name not in REGULARIZERS:
-        raise ValueError(f"unknown variant {name!r}: expected one of {', '.join(REGULARIZERS)}")
-    norm = {"batchnorm": "batch", "layernorm": "layer"}.get(name, "none")
-    p = dropout if name == "dropout" else 0.0
+    if name not in (*REGULARIZERS, "all"):
+        raise ValueError(f"unknown variant {name!r}: expected one of {', '.join(REGULARIZERS)} or all")
+    norm = {"batchnorm": "batch", "layernorm": "layer", "all": "batch"}.get(name, "none")
+    p = dropout if name in ("dropout", "all") else 0.0
     model = SmallCNN(num_classes=num_classes, width=width, dropout=p, norm=norm)
-    return Variant(name=name, model=model, augment=name == "augmentation")
+    return Variant(name=name, model=model, augment=name in ("augmentation", "all"))
 
 
 # --------------------------------------------------------------------------- gradient checkpointing

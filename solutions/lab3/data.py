@@ -274,25 +274,105 @@ def tensor_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int = 128, shuff
     return make_loader(torch.utils.data.TensorDataset(x, y), batch_size, shuffle, seed=seed)
 
 
-def sst2_dir() -> Path:
-    """Folder with ``stsa.binary.{train,dev,test}``: ``$LAB3_SST2_DIR``, else ``data_home()/sst2``,
-    else the course's shared copy next to the repository."""
+# SST-2, sentence level (``label sentence`` per line, 1 = positive): the copy a course hands out for offline
+# machines (``LAB3_SST2_DIR``), checked file by file.
+SST2_FILES = {"train": "stsa.binary.train", "dev": "stsa.binary.dev", "test": "stsa.binary.test"}
+SST2_SHA256 = {
+    "train": "71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338",  # 6 920 sentences
+    "dev": "02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1",  # 872
+    "test": "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",  # 1 821
+}
+SST2_SIZES = {"train": 6920, "dev": 872, "test": 1821}
+# Hugging Face ``datasets``: the GLUE SST-2 task (``LAB3_SST2_HF`` names another copy with the same layout,
+# e.g. a local folder). GLUE hides its test labels, so the lab's ``test`` split is GLUE's labelled
+# ``validation`` split there (the same 872 sentences as ``dev``).
+GLUE_SST2 = ("nyu-mll/glue", "sst2")
+GLUE_SST2_SIZES = {"train": 67_349, "validation": 872, "test": 1_821}
+GLUE_SPLITS = {"train": "train", "dev": "validation", "test": "validation"}
+SST2_HOWTO = (
+    "SST-2 is not available. Either (1) be online once: `lab3 data` (or the first use) fetches the GLUE SST-2 "
+    "task through Hugging Face `datasets` into its cache (`pip install datasets`), or (2) set LAB3_SST2_DIR "
+    "to a folder holding stsa.binary.train / stsa.binary.dev / stsa.binary.test (sentence-level SST-2, "
+    "`label sentence` per line)."
+)
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sst2_dir() -> Path | None:
+    """The local SST-2 folder named by ``$LAB3_SST2_DIR``, verified (sizes and SHA-256); ``None`` when unset.
+
+    Raises :class:`DataError` when the variable names a folder whose files are missing or differ.
+    """
     env = os.environ.get("LAB3_SST2_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [data_home() / "sst2", Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sst2"]
-    for path in candidates:
-        if (path / "stsa.binary.train").exists():
-            return path
-    raise DataError("SST-2 not found: set LAB3_SST2_DIR to a folder holding stsa.binary.{train,dev,test}")
+    if not env:
+        return None
+    path = Path(env).expanduser()
+    for split, name in SST2_FILES.items():
+        file = path / name
+        if not file.exists():
+            raise DataError(f"LAB3_SST2_DIR={path}: {name} is missing. " + SST2_HOWTO)
+        if _sha256_file(file) != SST2_SHA256[split]:
+            raise DataError(f"LAB3_SST2_DIR={path}: {name} fails its SHA-256 check (a different or corrupt copy)")
+    return path
 
 
-def sst2(split: str = "train") -> list[tuple[str, int]]:
-    """SST-2 sentences of ``split`` (``train``/``dev``/``test``) as ``(sentence, label)`` pairs, 1 = positive."""
-    if split not in {"train", "dev", "test"}:
-        raise ValueError(f"split must be train, dev or test, got {split!r}")
+def _sst2_from_dir(path: Path, split: str) -> list[tuple[str, int]]:
     rows = []
-    for line in (sst2_dir() / f"stsa.binary.{split}").read_text(encoding="utf-8").splitlines():
+    for line in (path / SST2_FILES[split]).read_text(encoding="utf-8").splitlines():
         if line.strip():
             label, sentence = line.split(" ", 1)
             rows.append((sentence.strip(), int(label)))
+    if len(rows) != SST2_SIZES[split]:
+        raise DataError(f"SST-2 {split}: expected {SST2_SIZES[split]} sentences, found {len(rows)} in {path}")
     return rows
+
+
+def sst2_from_datasets(split: str = "train", *, path: str | None = None) -> list[tuple[str, int]]:
+    """SST-2 through Hugging Face ``datasets``: ``load_dataset(path, "sst2")`` (default: the GLUE task;
+    ``$LAB3_SST2_HF`` or ``path`` may name another copy with the same layout, such as a local folder).
+    Cached where ``datasets`` caches; every split's size is checked. ``test`` is GLUE's labelled
+    ``validation`` split (GLUE's test labels are hidden)."""
+    import datasets
+
+    path = path or os.environ.get("LAB3_SST2_HF") or GLUE_SST2[0]
+    ds = datasets.load_dataset(path, GLUE_SST2[1])
+    for name, n in GLUE_SST2_SIZES.items():
+        if name not in ds or len(ds[name]) != n:
+            got = len(ds[name]) if name in ds else "no"
+            raise DataError(f"SST-2 from datasets ({path}): split {name} has {got} rows, expected {n}")
+    part = ds[GLUE_SPLITS[split]]
+    return [(s.strip(), int(y)) for s, y in zip(part["sentence"], part["label"], strict=True)]
+
+
+def sst2(split: str = "train") -> list[tuple[str, int]]:
+    """SST-2 sentences of ``split`` (``train``/``dev``/``test``) as ``(sentence, label)`` pairs, 1 = positive.
+
+    From the folder named by ``$LAB3_SST2_DIR`` when it is set (an offline copy, verified), else through
+    Hugging Face ``datasets`` (GLUE SST-2, see :func:`sst2_from_datasets`); :class:`DataError` naming both
+    ways when neither works.
+    """
+    if split not in SST2_FILES:
+        raise ValueError(f"split must be train, dev or test, got {split!r}")
+    local = sst2_dir()
+    if local is not None:
+        return _sst2_from_dir(local, split)
+    try:
+        return sst2_from_datasets(split)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - offline, not installed, ...: say both ways
+        raise DataError(f"{SST2_HOWTO}\n(datasets: {type(exc).__name__}: {str(exc)[:300]})") from exc
+
+
+def download_sst2(verbose: bool = True) -> str:
+    """Fetch (through ``datasets``) or verify (``$LAB3_SST2_DIR``) SST-2; returns a line saying which."""
+    local = sst2_dir()
+    if local is not None:
+        sizes = {s: len(_sst2_from_dir(local, s)) for s in SST2_FILES}
+        return f"SST-2 verified in {local} (LAB3_SST2_DIR): " + " / ".join(f"{n} {s}" for s, n in sizes.items())
+    sizes = {s: len(sst2(s)) for s in ("train", "dev")}
+    return (f"SST-2 ready through Hugging Face datasets ({os.environ.get('LAB3_SST2_HF') or GLUE_SST2[0]}, "
+            f"cached): {sizes['train']} train / {sizes['dev']} validation")

@@ -47,6 +47,7 @@ __all__ = [
     "length_sweep",
     "ViTConfig",
     "train_vit",
+    "vit_vs_cnn",
     "evaluate_classifier",
     "make_writer",
     "num_threads",
@@ -329,6 +330,8 @@ class ViTConfig:
     test_examples: int | None = None  # evaluate on the first N test images (None: all 10 000)
     seed: int = 0  # init, subset and shuffling
     num_threads: int | None = None  # torch threads while training (None: torch's default)
+    arch: str = "vit"  # "vit", or "cnn": lab3.models.SmallCNN(width=cnn_width), same data, loop and budget
+    cnn_width: int = 14  # SmallCNN width of the "cnn" arch (14: ~77 k parameters, like the default ViT)
     model: dict = field(
         default_factory=lambda: {
             "patch_size": 4,
@@ -407,7 +410,14 @@ def _train_vit(
     if cfg.test_examples is not None:
         x_test, y_test = x_test[: cfg.test_examples], y_test[: cfg.test_examples]
     num_classes = int(max(y_train.max(), y_test.max())) + 1
-    model = VisionTransformer(image_size=x_train.size(-1), num_classes=num_classes, **cfg.model).to(device)
+    if cfg.arch == "cnn":
+        from lab3.models import SmallCNN
+
+        model = SmallCNN(num_classes=num_classes, width=cfg.cnn_width).to(device)
+    elif cfg.arch == "vit":
+        model = VisionTransformer(image_size=x_train.size(-1), num_classes=num_classes, **cfg.model).to(device)
+    else:
+        raise ValueError(f"arch must be 'vit' or 'cnn', got {cfg.arch!r}")
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -472,3 +482,31 @@ def _train_vit(
         "train_seconds": train_seconds,
         "params": utils.count_parameters(model),
     }
+
+
+def vit_vs_cnn(
+    cfg: ViTConfig | None = None,
+    *,
+    device: torch.device | None = None,
+    run_prefix: str | None = "ex1/vit_vs_cnn",
+    verbose: bool = False,
+) -> list[dict[str, Any]]:
+    """The ViT of ``cfg`` against ``SmallCNN(width=cfg.cnn_width)`` (a comparable parameter count) on the
+    same CIFAR-10 subset, with the same augmentation, optimizer, schedule, epochs and test set.
+
+    Returns one row per model: ``model`` (``"vit"`` / ``"cnn"``), ``module`` (the trained network), ``epochs``
+    and the rest of what :func:`train_vit` returns (``params``, ``test_accuracy``, ``history``, ...).
+    """
+    from dataclasses import replace
+
+    cfg = cfg or ViTConfig()
+    rows = []
+    for arch in ("vit", "cnn"):
+        run = train_vit(
+            replace(cfg, arch=arch),
+            device=device,
+            run_name=f"{run_prefix}/{arch}" if run_prefix else None,
+            verbose=verbose,
+        )
+        rows.append({**run, "model": arch, "module": run["model"], "epochs": len(run["history"])})
+    return rows

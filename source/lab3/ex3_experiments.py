@@ -146,6 +146,9 @@ def optimizer_comparison(
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, float]]]]:
     """Train the small CNN (batch norm) once per optimizer x schedule with the same seed and data order.
 
+    ``schedules``: any of ``"constant"``, ``"cosine"`` (decay from the first step) and ``"warmup_cosine"``
+    (``cfg.warmup_fraction`` of the steps in linear warmup, then cosine).
+
     Returns ``(rows, histories)``: one row per run (``optimizer``, ``schedule``, ``lr``, ``weight_decay``,
     ``final_test_acc``, ``best_test_acc``, ``final_train_loss``, ``train_time_s``) and the per-epoch
     histories keyed ``"<optimizer>/<schedule>"``. TensorBoard: ``runs/ex3/optimizers/<optimizer>_<schedule>``.
@@ -162,8 +165,10 @@ def optimizer_comparison(
             scheduler = None
             if schedule == "warmup_cosine":
                 scheduler = build_scheduler(optimizer, round(cfg.warmup_fraction * total), total)
+            elif schedule == "cosine":  # cosine decay from the first step, no warmup
+                scheduler = build_scheduler(optimizer, 0, total)
             elif schedule != "constant":
-                raise ValueError(f"schedule must be 'constant' or 'warmup_cosine', got {schedule!r}")
+                raise ValueError(f"schedule must be 'constant', 'cosine' or 'warmup_cosine', got {schedule!r}")
             start = time.perf_counter()
             history = fit(
                 model,

@@ -1,0 +1,144 @@
+"""Run the experiments of ``lab3 results`` and record them: ``results/<name>.csv``, figures, ``<name>.json``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from autograder import REPO_ROOT
+
+# name -> what it records (the README's order)
+EXPERIMENTS: dict[str, str] = {
+    "ex1_length_sweep": "Transformer vs LSTM on the reverse task at lengths 8/16/32/64",
+    "ex1_vit_vs_cnn": "ViT vs a CNN of the same size on the same CIFAR-10 subset and budget",
+    "ex2_labels": "scratch vs frozen features vs fine-tuning at 100 / 1 000 / 5 000 labels",
+    "ex2_domain": "related vs unrelated vs no vs ImageNet pretraining, few vehicle labels",
+    "ex2_text": "MiniLM on SST-2: frozen features vs fine-tuning",
+    "ex3_optimizers": "SGD-momentum / Adam / AdamW x constant / cosine / warmup+cosine",
+    "ex3_amp_accumulation": "AMP on/off; gradient accumulation k = 1 / 2 / 4",
+    "ex3_regularization": "none / dropout / batch norm / layer norm / augmentation / all",
+    "next_distillation": "knowledge distillation (next steps, ungraded)",
+}
+
+
+# the order of a run: the cheapest first; ex2_labels fills the feature cache that next_distillation reuses
+RUN_ORDER = ("ex3_optimizers", "ex3_amp_accumulation", "ex3_regularization", "ex1_vit_vs_cnn", "ex1_length_sweep",
+             "ex2_text", "ex2_domain", "ex2_labels", "next_distillation")
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count, GPU and library versions of this run."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+    return info
+
+
+def _command(args: argparse.Namespace, name: str) -> str:
+    parts = ["lab3", "results"]
+    if args.quick:
+        parts.append("--quick")
+    parts += ["--only", name]
+    if args.device:
+        parts += ["--device", args.device]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def run_results(args: argparse.Namespace) -> int:
+    """The ``lab3 results`` command; exit 1 when an experiment failed (the others still run)."""
+    names = list(args.only or RUN_ORDER)
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        print(f"lab3 results: unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}",
+              file=sys.stderr)
+        return 2
+    import torch
+    from tqdm.auto import tqdm
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("lab3 results: --device cuda, but no CUDA device is available", file=sys.stderr)
+        return 2
+    device = torch.device(args.device or "cpu")
+    out = Path(args.out).resolve() if args.out else REPO_ROOT / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    os.environ["LAB3_QUICK"] = "1" if args.quick else "0"  # experiment code reads quick mode from here
+    os.environ.setdefault("LAB3_RUNS_DIR", str(REPO_ROOT / "runs"))  # TensorBoard logs, never in results/
+    from .experiments import Context
+
+    ctx = Context(out=out, quick=bool(args.quick), device=device, seed=args.seed)
+    module = importlib.import_module("autograder.results.experiments")
+    failed = []
+    bar = tqdm(names, desc="lab3 results", unit="experiment")
+    for name in bar:
+        bar.set_postfix_str(name)
+        start = time.perf_counter()
+        try:
+            module = importlib.reload(module)  # a long run picks up fixes made while it runs
+            result = getattr(module, name)(ctx)
+        except Exception as exc:  # noqa: BLE001 - one failed experiment must not lose the others
+            failed.append(name)
+            tqdm.write(f"lab3 results: {name} failed: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+            continue
+        wall = time.perf_counter() - start
+        meta = {
+            "name": name,
+            "what": EXPERIMENTS[name],
+            "mode": "quick" if args.quick else "full",
+            "device": device.type,
+            "seed": args.seed,
+            "wall_time_s": round(wall, 1),
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "command": _command(args, name),
+            "machine": machine(),
+            "config": result["config"],
+            "figures": result["figures"],
+            "csv": f"{name}.csv",
+        }
+        (out / f"{name}.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+        tqdm.write(f"lab3 results: {name} done in {wall:.0f} s -> {out / (name + '.csv')}")
+        importlib.reload(importlib.import_module("autograder.results.claims")).write_readme(out)
+    bar.close()
+    from .claims import write_readme
+
+    readme = write_readme(out)
+    print(f"results in {out} ({readme.name} regenerated)")
+    if failed:
+        print(f"lab3 results: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_results_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="quick settings: each experiment in minutes")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="run only these: " + ", ".join(EXPERIMENTS))
+    p.add_argument("--device", choices=("cpu", "cuda"), help="where to train (default: cpu)")
+    p.add_argument("--out", help="results folder (default: results/ at the repository root)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
