@@ -235,3 +235,22 @@ def test_an_input_that_is_not_a_submission_is_a_usage_error(tmp_path, name, expe
     res = lab3("grade", name, "--out", "o", cwd=tmp_path, timeout=120)
     assert res.returncode == 2 and expected in res.stderr, res.stderr
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_demo_as_the_readme_types_it_grades_every_sample_as_expected():
+    """`make demo`'s grading lines, typed from the repository root with a relative --out: the solution gets
+    100, the blank stubs 0, each buggy sample strictly between, and `lab3 selftest --from` agrees."""
+    rel = f"out/pytest-demo-{uuid.uuid4().hex[:8]}"
+    try:
+        res = lab3("grade", "--batch", "examples/submissions", "--out", rel, "-j", "2", cwd=REPO, timeout=900)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "skipped: README.md" in res.stdout
+        rows = {r.split(",")[0]: r.split(",") for r in (REPO / rel / "grades.csv").read_text().splitlines()[1:]}
+        assert rows["solution"][1:4] == ["graded", "100", "100"]
+        assert rows["blank_stubs"][1:3] == ["graded", "0"]
+        buggy = [k for k in rows if k.startswith("buggy")]
+        assert len(buggy) == 3 and all(0 < float(rows[k][2]) < 100 for k in buggy)
+        check = lab3("selftest", "--from", rel, cwd=REPO)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(REPO / rel)], check=False)
