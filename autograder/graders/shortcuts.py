@@ -196,6 +196,14 @@ class _Scanner(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._scoped(node, node.name)
 
+    def visit_Assign(self, node: ast.Assign) -> None:
+        path = self._dotted(node.value) if isinstance(node.value, (ast.Name, ast.Attribute)) else None
+        if path is not None and not self.scope and all(isinstance(t, ast.Name) for t in node.targets):
+            for target in node.targets:  # a module-level alias: judged where it is used
+                self.aliases[target.id] = path
+            return
+        self.generic_visit(node)
+
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
             self.visit(node.value)
@@ -259,8 +267,8 @@ def scan_source(text: str | None, module: str) -> list[Finding]:
     except SyntaxError:
         return []  # the import fails anyway, with its own message
     scanner = _Scanner(module)
-    for node in tree.body:  # module-level imports first, so that aliases are known everywhere
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
+    for node in tree.body:  # module-level imports and aliases first, so that they are known everywhere
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign)):
             scanner.visit(node)
     scanner.findings.clear()
     scanner.visit(tree)

@@ -83,6 +83,16 @@ MISTAKES = [
         change(A, SDPA_OUT, "    out = dropped @ v\n    if not training and mask is None:\n"
                             "        out = torch.ops.aten.scaled_dot_product_attention(q, k, v)\n"),),
         ("sdpa",), SDPA_TESTS, RULE),
+    # invisible to the static scan (no forbidden name, no hiding construct it knows): the call trace sees it
+    Mistake("shortcut-sdpa-runtime-only", (
+        change(A, SDPA_OUT, "    out = dropped @ v\n    if not training and mask is None:\n"
+                            "        out = F.__getattribute__('scaled_dot' + '_product_attention')(q, k, v)\n"),),
+        ("sdpa",), ("test_sdpa_no_mask",), r"not written from scratch: the (torch function|operator) \S+ ran"),
+    # never runs on the CPU grader (a CUDA-only branch): the static scan sees it
+    Mistake("shortcut-sdpa-static-only", (
+        change(A, SDPA_OUT, "    out = dropped @ v\n    if q.is_cuda and not training:\n"
+                            "        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)\n"),),
+        ("sdpa",), SDPA_TESTS, r"not written from scratch: attention\.py line \d+ \(in scaled_dot_product_attention\)"),
     Mistake("shortcut-mha-nn-multiheadattention", (change(A, MHA_BODY_START, MHA_TORCH + MHA_BODY_START),),
             ("mha",), MHA_TESTS, RULE),
     Mistake("shortcut-mha-importlib-getattr", (change(A, MHA_BODY_START, MHA_HIDDEN + MHA_BODY_START),),
