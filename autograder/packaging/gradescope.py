@@ -10,7 +10,7 @@ Layout of the zip (Gradescope unpacks it into ``/autograder/source``)::
     wheelhouse/*.whl                     only when LAB3_WHEELHOUSE is set at build time (offline images)
     otter_config.json  run_otter.py  environment.yml   what otter's runner and Dockerfile expect
     tests/ex1.py ex2.py ex3.py           otter test files: one test_case per hidden grader (look-ups)
-    files/lab3_entry.py                  the single top-level .py otter executes (imports no student code)
+    files/Lab3.ipynb                     what otter executes instead of a student's notebook (one cell, no student code)
     files/lab3_autograder/               the payload: the engine's "repository root"
         autograder/                      engine, graders, probes, reports, manifest.json (no dist/)
         assignments/                     the official student release (the engine's default release)
@@ -29,7 +29,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from autograder.packaging.otter import PAYLOAD_DIR, otter_config, otter_test_files
+from autograder.packaging.otter import ENTRY_NOTEBOOK, PAYLOAD_DIR, entry_notebook, otter_config, otter_test_files
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -67,7 +67,7 @@ def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict
     files["otter_config.json"] = otter_config().encode()
     for rel, text in otter_test_files(manifest).items():
         files[rel] = text.encode()
-    files["files/lab3_entry.py"] = (TEMPLATES / "lab3_entry.py").read_bytes()
+    files[f"files/{ENTRY_NOTEBOOK}"] = entry_notebook().encode()
     payload = f"files/{PAYLOAD_DIR}"
     files.update(_tree(root / "autograder", f"{payload}/autograder"))
     files.update(_tree(release, f"{payload}/assignments"))

@@ -37,7 +37,7 @@ def test_zip_layout(autograder_zip: Path) -> None:
         "otter_config.json",
         "run_otter.py",
         "environment.yml",
-        "files/lab3_entry.py",
+        "files/Lab3.ipynb",
         f"{PAYLOAD}/autograder/manifest.json",
         f"{PAYLOAD}/autograder/engine/grade.py",
         f"{PAYLOAD}/autograder/probes/__init__.py",
@@ -50,8 +50,8 @@ def test_zip_layout(autograder_zip: Path) -> None:
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/dist/" in n]
     # no solution in the zip: the release is the stub release
     assert not [n for n in names if n.startswith(("solutions/", f"{PAYLOAD}/solutions/", "source/"))]
-    # exactly one top-level .py among what otter copies into a submission (its one-file rule)
-    assert [n for n in names if n.startswith("files/") and n.count("/") == 1] == ["files/lab3_entry.py"]
+    # what otter copies into a submission: one entry notebook (it replaces a student's Lab3.ipynb), no .py
+    assert [n for n in names if n.startswith("files/") and n.count("/") == 1] == ["files/Lab3.ipynb"]
     for name in ("run_autograder", "setup.sh"):
         assert stat.S_IMODE(infos[name].external_attr >> 16) == 0o755
 
@@ -162,7 +162,7 @@ def test_otter_bridge_copies_only_the_students_graded_modules(tmp_path: Path) ->
     for injected in ("tests", "lab3_autograder/assignments/lab3"):
         (sub / injected).mkdir(parents=True)
         (sub / injected / "training.py").write_text("# not the student's\n")
-    (sub / "lab3_entry.py").write_text("LAB3_OTTER_ENTRY = True\n")
+    (sub / "Lab3.ipynb").write_text("{}\n")
     (sub / "lab3" / "vit.py").symlink_to("/etc/hostname")
     copy = otter_bridge.student_copy(sub, tmp_path / "copy")
     copied = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*.py"))

@@ -1,6 +1,6 @@
 """Runs otter's autograder on this zip (``run_autograder`` calls it in otter mode: ``otter grade``).
 
-Otter executes the single top-level ``lab3_entry.py`` (from ``files/``) and the bridge tests in ``tests/``;
+Otter executes the entry notebook ``Lab3.ipynb`` (from ``files/``) and the bridge tests in ``tests/``;
 their test cases look up the results of the Lab 3 grading engine, which runs once per submission.
 """
 
