@@ -135,7 +135,21 @@ display(viz.plot_length_sweep(sweep, metric="token_accuracy", title="reverse tas
 # while attention can look up any source position directly? What does the Transformer pay instead
 # (think of the cost of attention in `L`)?
 #
-# *Your answer here.*
+# ### BEGIN SOLUTION
+# *Model answer* (full-mode figures: `results/ex1_length_sweep.csv`, `results/ex1_length_sweep.png`,
+# `results/ex1_length_sweep_tokens.png`, `results/ex1_length_sweep_attention.png`; claim 1 of
+# `results/README.md`). Yes: with the same parameters and the same optimizer steps, exact match is
+# {SWEEP}. The LSTM's *token* accuracy falls much more slowly: it still gets
+# many tokens right (the first ones it writes, i.e. the last ones it read), but exact match needs all
+# `L + 1` tokens right, roughly token accuracy to the power `L`, so it collapses. The LSTM encoder has to
+# squeeze the whole sequence into a fixed-size state `(h, c)`: the information to carry grows with `L`
+# while the state does not, and the first source symbol, which the decoder writes last, has travelled
+# through `L` recurrent steps (vanishing gradients). Attention reads any source position directly (a
+# path of length 1 whatever `L`): the decoder's `k`-th step looks up position `L + 1 - k`, the
+# anti-diagonal of the attention map. The price: attention computes a `T x S` score matrix, `O(L^2)` time
+# and memory per layer (the LSTM is `O(L)`, but sequential), and it needs positional encodings because it
+# is otherwise blind to order.
+# ### END SOLUTION
 
 # %% [markdown]
 # ### 1.3 What did the Transformer learn to attend to?
@@ -166,26 +180,48 @@ print("prediction:", " ".join(tokens_to_labels(prediction[0])))
 # `VisionTransformer` cuts a 32 × 32 image into 4 × 4 patches (your `PatchEmbedding`: 64 tokens),
 # prepends a class token, adds learned positions and runs pre-norm encoder layers (your
 # `TransformerEncoderLayer`). Here it trains on a stratified subset (5 000 images; 1 000 in quick mode)
-# with AdamW, a one-cycle schedule, label smoothing and crop + flip augmentation, and is tested on the
-# full 10 000-image test split (2 000 in quick mode).
+# with AdamW, a one-cycle schedule and crop + flip augmentation (no label smoothing: `ViTConfig` sets it
+# to 0.0, it gave no gain in this short budget), and is tested on the full 10 000-image test split
+# (2 000 in quick mode). A small CNN with the same number of parameters (`SmallCNN(width=14)`, ~76 k)
+# trains with the very same data, augmentation, optimizer, schedule and epochs (`arch="cnn"`).
 
 # %%
+import dataclasses
+
 vit_cfg = ex1.ViTConfig()
 if QUICK:
     vit_cfg = ex1.ViTConfig(train_per_class=100, epochs=2, test_examples=2000, num_threads=1)
 vit_run = ex1.train_vit(vit_cfg, device=DEVICE, run_name="ex1/vit", verbose=True)
-print(f"ViT: {vit_run['params']} parameters, test accuracy {vit_run['test_accuracy']:.3f} "
-      f"after {vit_run['train_seconds']:.0f} s of training")
-display(viz.plot_learning_curves({"ViT": vit_run["history"]},
+cnn_run = ex1.train_vit(dataclasses.replace(vit_cfg, arch="cnn"), device=DEVICE, run_name="ex1/cnn")
+for name, run in (("ViT", vit_run), ("CNN", cnn_run)):
+    print(f"{name}: {run['params']} parameters, test accuracy {run['test_accuracy']:.3f} "
+          f"after {run['train_seconds']:.0f} s of training")
+display(viz.plot_learning_curves({"ViT": vit_run["history"], "CNN": cnn_run["history"]},
                                  metrics=("train_loss", "train_accuracy", "test_accuracy")))
 display(viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], lab3_data.CIFAR10_CLASSES))
 
 # %% [markdown] lab3={"question": "ex1-vit-vs-cnn", "points": 2}
-# **Question.** Compare with the small CNN of Exercise 3 trained on the same 5 000 images. Which
+# **Question.** Compare the ViT with the CNN of the same size trained the same way. Which
 # classes does the ViT confuse most, and why does a ViT need more data (or stronger augmentation)
 # than a CNN to reach the same accuracy? (Hint: what does a convolution assume that attention does not?)
 #
-# *Your answer here.*
+# ### BEGIN SOLUTION
+# *Model answer* (full-mode figures: `results/ex1_vit_vs_cnn.csv`, `results/ex1_vit_vs_cnn.png`,
+# `results/ex1_vit_confusion.png`; claim 2 of `results/README.md`). On the same 5 000 images, with the same
+# augmentation, optimizer, schedule and 15 epochs, the CNN with the same parameter count wins:
+# {VIT_CNN}. The CNN is ahead from the first epochs on, and it fits the training set no
+# better than the ViT, so the difference is not overfitting but how quickly each architecture
+# finds useful features. The ViT confuses most the classes that share colours and global layout and differ
+# in local shape: cat ↔ dog, deer ↔ horse, bird ↔ airplane/deer, automobile ↔ truck (the off-diagonal cells
+# of the confusion matrix). A convolution *assumes* locality (a pixel's neighbours matter most) and
+# translation equivariance (the same filter everywhere), and pooling builds a hierarchy from edges to
+# parts; for images these priors are right, so the CNN does not have to learn them. Attention connects
+# every patch with every other from the first layer and knows positions only through learned embeddings:
+# the ViT must learn from data that nearby patches matter and that an object looks the same anywhere.
+# With 5 000 images that is not enough; ViTs match CNNs with large pretraining sets (ImageNet-21k, JFT)
+# or with strong augmentation and regularization (DeiT: RandAugment, mixup/cutmix, label smoothing,
+# stochastic depth) and many more epochs.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Exercise 2 — Transfer learning
@@ -320,7 +356,19 @@ display(ShowImage(filename=str(OUT2 / "labels.png")))
 # feature method pay once (and what would it pay for a new task on the same images)? Where does
 # full fine-tuning pay off, and what does it cost on a CPU?
 #
-# *Your answer here.*
+# ### BEGIN SOLUTION
+# *Model answer* (full-mode figures: `results/ex2_labels.csv`, `results/ex2_labels.png`; claims 3–5 of
+# `results/README.md`). Accuracy: the claim holds, and most strongly with few labels. {LABELS_ACC}
+# Transfer's advantage shrinks as labels grow: the scratch CNN learns its own features once it has
+# thousands of examples, while a frozen ImageNet backbone is capped by features it cannot adapt. Time:
+# {LABELS_TIME} Almost all of the feature method's time is paid **once**: running the 4.7 M-parameter
+# backbone over the training images at 128 px (cached in `~/.cache/lab3/features`); the linear head
+# trains in about a second. A new task on the same images pays only the head. Fine-tuning pays off
+# where frozen features stop improving — it adapts every layer to 32-pixel CIFAR objects and gives the
+# best accuracy from about 1 000 labels on — but on a CPU every step runs forward **and** backward through
+# the whole backbone at 96–128 px: it is the slowest method by an order of magnitude in images per
+# second (`images_per_s` in the CSV). On a GPU that cost mostly disappears.
+# ### END SOLUTION
 
 # %% [markdown]
 # ### 2.4 Does the source domain matter?
@@ -347,7 +395,20 @@ display(ShowImage(filename=str(OUT2 / "domain.png")))
 # at all compared with random weights? Which layers' features would you expect to transfer across
 # domains, and which not?
 #
-# *Your answer here.*
+# ### BEGIN SOLUTION
+# *Model answer* (full-mode figures: `results/ex2_domain.csv`, `results/ex2_domain.png`; claim 6 of
+# `results/README.md`). {DOMAIN} A small related source beats an unrelated one: the
+# animal classes share CIFAR's camera, resolution, colour statistics and backgrounds, so its low- and
+# mid-level features (edges, colour blobs, textures at CIFAR scale) fit the vehicles. ImageNet is best
+# although it was never trained on "CIFAR vehicles": it is both huge (1.28 M images) and related (it
+# has cars, trucks, ships and planes, photographed), and its backbone is a far larger network. The
+# unrelated source (grey, centred clothing or digits) helps little over random weights: it teaches edge
+# detectors but no colour or natural texture, and random convolutional features with a trained linear
+# head are already a non-trivial baseline. Early layers (oriented edges, colour opponents, simple
+# textures) transfer across domains; later layers encode the source's object parts and classes and
+# transfer only to related targets, which is why fine-tuning (which adapts them) narrows the gaps
+# between sources.
+# ### END SOLUTION
 
 # %% [markdown]
 # ### 2.5 Text: a pretrained sentence encoder on SST-2
@@ -370,7 +431,18 @@ display(ShowImage(filename=str(OUT2 / "text.png")))
 # much for a frozen encoder and hardly at all once every layer trains? When would you choose each
 # (think of many tasks sharing one encoder, a small labelled set, a GPU budget)?
 #
-# *Your answer here.*
+# ### BEGIN SOLUTION
+# *Model answer* (full-mode figures: `results/ex2_text.csv`, `results/ex2_text.png`; claim 7 of
+# `results/README.md`). {TEXT} The
+# `[CLS]` pooler output of all-MiniLM-L6-v2 was never trained for this model's purpose: the sentence
+# encoder was trained (contrastively) on the **mean** of its token vectors, and its pooler is a leftover,
+# so a frozen `[CLS]` vector is a poor summary while the mean is exactly the embedding the model was
+# built to produce. Once every layer trains, the network learns to put the information the head needs
+# into whichever vector the head reads, so the choice stops mattering. Frozen features: many tasks
+# sharing one encoder (embed once, a cheap head per task, one model to serve), a small labelled set (a
+# linear head on good features barely overfits), no GPU. Fine-tuning: one important task, hundreds of
+# labels or more, a GPU budget, and the last few points of accuracy matter.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Exercise 3 — Advanced optimization and regularization
@@ -531,6 +603,70 @@ else:
 # (3) Why does the accumulation experiment use layer norm rather than batch norm?
 # (4) Why does float16 need a `GradScaler` while bfloat16 does not, and why must `unscale_` come
 # before gradient clipping?
+#
+# ### BEGIN SOLUTION
+# *Model answer* (full-mode figures: `results/ex3_optimizers*.png`, `results/ex3_regularization*.png`,
+# `results/ex3_amp_accumulation.csv`; claims 8–14 of `results/README.md`).
+# (1) {OPT} A constant learning rate large enough to make progress keeps the
+# iterate bouncing around the minimum; the cosine decay shrinks the steps at the end so it settles, which
+# matters most for plain SGD (its step is the raw gradient times the learning rate). Adam/AdamW divide by
+# a running gradient scale and are less sensitive; warmup protects their first steps, when the second-
+# moment estimates are still noisy.
+# (2) {REG}
+# (3) Batch norm normalizes with the statistics of the current batch: a micro-batch of `b` has a different
+# mean and variance than the batch of `k·b`, so the forward pass itself changes and the micro-batch
+# gradients no longer add up to the large-batch gradient (and the running statistics would be updated `k`
+# times). Layer norm normalizes every example on its own, so each example's computation does not depend on
+# the batch: the mean of the `k` micro-batch gradients equals the large-batch gradient up to float32
+# rounding (the weights after one step differ by {ACC_DIFF} in the recorded run).
+# (4) float16 has 5 exponent bits: numbers below about 6e-8 are zero and below 6e-5 lose precision, and many
+# gradients are that small, so they underflow. The `GradScaler` multiplies the loss by a large factor
+# `S` before backward so the gradients are representable, divides them by `S` before the step, skips a
+# step whose gradients overflowed to inf/NaN, and adapts `S`. bfloat16 keeps float32's 8 exponent bits
+# (same range, less precision): nothing underflows, so no scaler. `unscale_` must come before clipping
+# because `clip_grad_norm_` compares the gradient norm with a threshold in true units; on scaled gradients
+# the norm is `S` times too large, so clipping would shrink every step by about `S` (and by a different
+# amount whenever `S` changes).
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Next steps (optional, ungraded): knowledge distillation
+#
+# *Not graded and not submitted: a starting point for going further.* A large pretrained **teacher** can
+# label images for a small **student** with its full probability vector ("dark knowledge": a cat that
+# looks 10 % like a dog), not just the class (Hinton, Vinyals and Dean, 2015). Here the teacher is the
+# frozen EfficientNet-Lite0 of Exercise 2 with a linear head trained on the few labels you have; the
+# student is the small CNN. With `n` labels, compare the CNN trained on the `n` labelled images alone
+# against the CNN trained on 5 000 images (1 000 in quick mode) of which only `n` are labelled, with
+# the loss below against the teacher's logits (the hard target is the true label where there is one,
+# the teacher's prediction elsewhere).
+#
+# Write `distillation_loss(student_logits, teacher_logits, targets, temperature, alpha)` in
+# `lab3/distillation.py`: `alpha * T² * KL(softmax(teacher / T) ‖ softmax(student / T))` (summed over
+# classes, averaged over the batch) `+ (1 - alpha) * cross_entropy(student, targets)`. The `T²` keeps
+# the soft term's gradients the same size whatever the temperature. Full-mode figures:
+# `results/next_distillation.csv` and `.png`.
+
+# %%
+from IPython.display import display as show_optional
+
+from lab3 import distillation
+
+torch.manual_seed(0)
+s_logits, t_logits, y_kd = torch.randn(8, 10), torch.randn(8, 10), torch.randint(0, 10, (8,))
+try:
+    loss_kd = distillation.distillation_loss(s_logits, t_logits, y_kd, temperature=4.0, alpha=0.9)
+except NotImplementedError:
+    print("optional: implement distillation_loss in lab3/distillation.py to run this section")
+else:
+    by_hand = 0.9 * 16 * (torch.softmax(t_logits / 4, -1) * (torch.log_softmax(t_logits / 4, -1)
+                                                            - torch.log_softmax(s_logits / 4, -1))).sum(-1).mean()
+    by_hand = by_hand + 0.1 * nn.functional.cross_entropy(s_logits, y_kd)
+    print(f"distillation_loss {loss_kd.item():.6f}, by hand {by_hand.item():.6f}")
+    kd_cfg = distillation.DistillConfig.quick() if QUICK else distillation.DistillConfig()
+    rows_kd = distillation.distillation_experiment(kd_cfg, device=DEVICE)
+    print(ex3.format_table(rows_kd))
+    show_optional(distillation.plot_distillation(rows_kd))  # (not a graded figure)
 
 # %% [markdown]
 # ## Wrap-up

@@ -53,9 +53,14 @@ def _normalize(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
 
+_MARKDOWN_MARKER = re.compile(r"^# (### (?:BEGIN|END) SOLUTION)$", re.M)
+
+
 def notebook_releases(text: str, name: str = "Lab3.py") -> tuple[str, str]:
     """(student notebook JSON, solution notebook JSON) from the jupytext master ``text``."""
-    find_regions(text, name)  # raises MarkerError with file:line for a malformed marker
+    # raises MarkerError with file:line for a malformed marker; a markdown cell's marker line ("# ### BEGIN
+    # SOLUTION" in the percent format: a written answer's model answer) is checked like a code comment's
+    find_regions(_MARKDOWN_MARKER.sub(r"\1", text), name)
     from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
     master = jupytext.reads(text, fmt="py:percent")

@@ -18,13 +18,17 @@ from typing import Any
 import torch
 
 FULL_NOTE = (
-    "Full mode here is the notebook's full settings scaled down to fit about an hour of one CPU thread "
-    "on a 2-core machine shared with other jobs: seq2seq 600 steps (notebook: 1 500); transfer by labels "
-    "tested on 2 000 test images (notebook: 10 000), fine-tuning at 96 px (notebook: 128 px) for at most "
-    "2 000 images seen and only at 100 and 1 000 labels; domain sources 1 000 images per class for 8 epochs "
-    "(notebook: 2 000 for 15), 2 000 vehicle test images (notebook: 4 000); optimizers 6 epochs, "
-    "regularization 10 epochs, accumulation 3 epochs (notebook: 10, 15, 10). Everything else as in the "
-    "notebook; the CSVs and `<name>.json` hold every setting."
+    "Full mode here is the notebook's full settings scaled down to what one CPU thread could do in about an "
+    "hour on a 2-core machine shared with three other jobs (this process got a third of a core on average): "
+    "seq2seq 500 steps (notebook: 1 500); ViT vs CNN tested on the first 5 000 test images (notebook: "
+    "10 000); transfer by labels: scratch CNN width 16 for 20 000 images seen (notebook: width 32, 40 000), "
+    "2 000 test images (notebook: 10 000), fine-tuning at 96 px (notebook: 128 px) for at most 2 000 images "
+    "seen and only at 100 and 1 000 labels; domain: sources of 500 images per class for 8 epochs, CNN width "
+    "16, 1 000 vehicle test images (notebook: 2 000 for 15 epochs, width 32, 4 000); Exercise 3 on 2 500 "
+    "training and 1 000 test images (notebook: 5 000 and 2 000) with 5 optimizer epochs, 8 regularization "
+    "epochs and 3 accumulation epochs (notebook: 10, 15, 10); distillation student 10 epochs. Everything "
+    "else as in the notebook; each `<name>.json` holds every setting. On a GPU, or an idle machine, the "
+    "notebook's full settings are the better reference."
 )
 
 
@@ -86,7 +90,7 @@ def ex1_length_sweep(ctx: Context) -> dict[str, Any]:
         base = ex1.Seq2SeqConfig(steps=300, eval_every=150, eval_examples=128, num_threads=1, seed=ctx.seed)
         lengths = (8, 16)
     else:
-        base = ex1.Seq2SeqConfig(steps=600, eval_every=300, eval_examples=256, num_threads=1, seed=ctx.seed)
+        base = ex1.Seq2SeqConfig(steps=500, eval_every=250, eval_examples=256, num_threads=1, seed=ctx.seed)
         lengths = (8, 16, 32, 64)
     sweep = ex1.length_sweep(lengths, base=base, device=ctx.device, run_prefix="results/ex1_reverse", verbose=True)
     rows = [
@@ -130,7 +134,7 @@ def ex1_vit_vs_cnn(ctx: Context) -> dict[str, Any]:
     if ctx.quick:
         cfg = ex1.ViTConfig(train_per_class=100, epochs=2, test_examples=2000, num_threads=1, seed=ctx.seed)
     else:
-        cfg = ex1.ViTConfig(num_threads=1, seed=ctx.seed)
+        cfg = ex1.ViTConfig(test_examples=5000, num_threads=1, seed=ctx.seed)
     runs = ex1.vit_vs_cnn(cfg, device=ctx.device, run_prefix="results/ex1_vit_vs_cnn", verbose=True)
     rows = []
     for r in runs:
@@ -174,7 +178,7 @@ def ex2_labels(ctx: Context) -> dict[str, Any]:
         cfg = ex2.LabelsConfig.quick()
     else:
         cfg = ex2.LabelsConfig(test_per_class=200, finetune_size=96, finetune_labels=(100, 1000),
-                               finetune_images=2000)
+                               finetune_images=2000, scratch_images=20_000, scratch_width=16)
     with tempfile.TemporaryDirectory() as tmp:
         rows = ex2.labels_experiment(cfg, out_dir=tmp, seed=ctx.seed, device=ctx.device)
         rows = [{k: v for k, v in r.items() if k != "quick"} for r in rows]
@@ -192,7 +196,7 @@ def ex2_domain(ctx: Context) -> dict[str, Any]:
     if ctx.quick:
         cfg = ex2.DomainConfig.quick()
     else:
-        cfg = ex2.DomainConfig(source_per_class=1000, source_epochs=8, test_per_class=500)
+        cfg = ex2.DomainConfig(source_per_class=500, source_epochs=8, test_per_class=250, width=16)
     with tempfile.TemporaryDirectory() as tmp:
         rows = ex2.domain_experiment(cfg, out_dir=tmp, seed=ctx.seed, device=ctx.device)
         rows = [{k: v for k, v in r.items() if k != "quick"} for r in rows]
@@ -220,7 +224,8 @@ def ex2_text(ctx: Context) -> dict[str, Any]:
 def _ex3_config(ctx: Context):
     from lab3 import ex3_experiments as ex3
 
-    cfg = ex3.Ex3Config.quick() if ctx.quick else ex3.Ex3Config(epochs=6, ablation_epochs=10)
+    cfg = ex3.Ex3Config.quick() if ctx.quick else ex3.Ex3Config(train_per_class=250, test_per_class=100, epochs=5,
+                                                                 ablation_epochs=8)
     return dataclasses.replace(cfg, seed=ctx.seed, log_root="results/ex3")
 
 
@@ -315,7 +320,8 @@ def next_distillation(ctx: Context) -> dict[str, Any]:
     """EfficientNet-Lite0 (frozen features + linear probe) teaches the small CNN at two label budgets."""
     from lab3 import distillation
 
-    cfg = distillation.DistillConfig.quick() if ctx.quick else distillation.DistillConfig()
+    cfg = distillation.DistillConfig.quick() if ctx.quick else distillation.DistillConfig(epochs=10,
+                                                                                          scratch_images=20_000)
     cfg = dataclasses.replace(cfg, seed=ctx.seed)
     rows = distillation.distillation_experiment(cfg, device=ctx.device)
     write_csv(rows, ctx.out / "next_distillation.csv")

@@ -31,8 +31,8 @@ EXPERIMENTS: dict[str, str] = {
 
 
 # the order of a run: the cheapest first; ex2_labels fills the feature cache that next_distillation reuses
-RUN_ORDER = ("ex3_optimizers", "ex3_amp_accumulation", "ex3_regularization", "ex1_vit_vs_cnn", "ex1_length_sweep",
-             "ex2_text", "ex2_domain", "ex2_labels", "next_distillation")
+RUN_ORDER = ("ex3_amp_accumulation", "ex1_vit_vs_cnn", "ex2_text", "ex1_length_sweep", "ex3_optimizers",
+             "ex3_regularization", "ex2_domain", "ex2_labels", "next_distillation")
 
 
 def machine() -> dict[str, Any]:
