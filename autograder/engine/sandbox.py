@@ -428,9 +428,13 @@ def _student_error(body: dict) -> StudentError:
     frames = [str(f)[:300] for f in body.get("frames", []) if isinstance(f, str)][:6]
     not_impl = body.get("not_implemented") is True
     if not_impl:
-        text = f"{file or 'your code'}: {func + ' is' if func else 'this'} not implemented yet"
-        if func and message and not message.startswith(func.split(".")[-1]):
-            text += f" ({message.splitlines()[0][:200]})" if message.strip() else ""
+        first = message.strip().splitlines()[0][:300] if message.strip() else ""
+        if "is not implemented yet" in first and "(lab3/" in first:  # the stub's own words: function and file
+            text = first
+        else:
+            text = f"{file or 'your code'}: {func + ' is' if func else 'this'} not implemented yet"
+            if first and "not implemented yet" not in first:  # said once
+                text += f" ({first[:200]})"
     else:
         where = frames[-1] if frames else ""
         first = message.strip().splitlines()[0][:500] if message.strip() else ""
