@@ -18,17 +18,18 @@ from typing import Any
 import torch
 
 FULL_NOTE = (
-    "Full mode here is the notebook's full settings scaled down to what one CPU thread could do in about an "
-    "hour on a 2-core machine shared with three other jobs (this process got a third of a core on average): "
-    "seq2seq 500 steps (notebook: 1 500); ViT vs CNN tested on the first 5 000 test images (notebook: "
-    "10 000); transfer by labels: scratch CNN width 16 for 20 000 images seen (notebook: width 32, 40 000), "
-    "2 000 test images (notebook: 10 000), fine-tuning at 96 px (notebook: 128 px) for at most 2 000 images "
-    "seen and only at 100 and 1 000 labels; domain: sources of 500 images per class for 8 epochs, CNN width "
-    "16, 1 000 vehicle test images (notebook: 2 000 for 15 epochs, width 32, 4 000); Exercise 3 on 2 500 "
-    "training and 1 000 test images (notebook: 5 000 and 2 000) with 5 optimizer epochs, 8 regularization "
-    "epochs and 3 accumulation epochs (notebook: 10, 15, 10); distillation student 10 epochs. Everything "
-    "else as in the notebook; each `<name>.json` holds every setting. On a GPU, or an idle machine, the "
-    "notebook's full settings are the better reference."
+    "Full mode here is the notebook's full settings scaled down to what one CPU thread could do in about "
+    "90 minutes on a 2-core machine shared with three other jobs (this process got a quarter of a core on "
+    "average): seq2seq 500 steps, 128 validation sequences (notebook: 1 500, 256); ViT vs CNN tested on the "
+    "first 5 000 test images (notebook: 10 000); SST-2 tested on 1 000 sentences (notebook: 1 821); transfer "
+    "by labels: scratch CNN width 16 for 20 000 images seen (notebook: width 32, 40 000), 2 000 test images "
+    "(notebook: 10 000), fine-tuning at 96 px (notebook: 128 px) for at most 2 000 images seen and only at "
+    "100 and 1 000 labels; domain: sources of 400 images per class for 6 epochs, CNN width 16, 1 000 vehicle "
+    "test images (notebook: 2 000 for 15 epochs, width 32, 4 000); Exercise 3 on 2 500 training and 1 000 "
+    "test images (notebook: 5 000 and 2 000) with 4 optimizer epochs, 7 regularization epochs and 3 "
+    "accumulation epochs (notebook: 10, 15, 10); distillation student 8 epochs. Everything else as in the "
+    "notebook; each `<name>.json` holds every setting. On a GPU or an idle machine, run the notebook's full "
+    "settings for reference numbers."
 )
 
 
@@ -90,7 +91,7 @@ def ex1_length_sweep(ctx: Context) -> dict[str, Any]:
         base = ex1.Seq2SeqConfig(steps=300, eval_every=150, eval_examples=128, num_threads=1, seed=ctx.seed)
         lengths = (8, 16)
     else:
-        base = ex1.Seq2SeqConfig(steps=500, eval_every=250, eval_examples=256, num_threads=1, seed=ctx.seed)
+        base = ex1.Seq2SeqConfig(steps=500, eval_every=250, eval_examples=128, num_threads=1, seed=ctx.seed)
         lengths = (8, 16, 32, 64)
     sweep = ex1.length_sweep(lengths, base=base, device=ctx.device, run_prefix="results/ex1_reverse", verbose=True)
     rows = [
@@ -196,7 +197,7 @@ def ex2_domain(ctx: Context) -> dict[str, Any]:
     if ctx.quick:
         cfg = ex2.DomainConfig.quick()
     else:
-        cfg = ex2.DomainConfig(source_per_class=500, source_epochs=8, test_per_class=250, width=16)
+        cfg = ex2.DomainConfig(source_per_class=400, source_epochs=6, test_per_class=250, width=16)
     with tempfile.TemporaryDirectory() as tmp:
         rows = ex2.domain_experiment(cfg, out_dir=tmp, seed=ctx.seed, device=ctx.device)
         rows = [{k: v for k, v in r.items() if k != "quick"} for r in rows]
@@ -209,7 +210,7 @@ def ex2_text(ctx: Context) -> dict[str, Any]:
     """all-MiniLM-L6-v2 on SST-2: frozen features ([CLS] / mean) vs full fine-tuning."""
     from lab3 import transfer_experiments as ex2
 
-    cfg = ex2.TextConfig.quick() if ctx.quick else ex2.TextConfig()
+    cfg = ex2.TextConfig.quick() if ctx.quick else ex2.TextConfig(test_sentences=1000)
     with tempfile.TemporaryDirectory() as tmp:
         rows = ex2.text_experiment(cfg, out_dir=tmp, seed=ctx.seed, device=ctx.device)
         rows = [{k: v for k, v in r.items() if k != "quick"} for r in rows]
@@ -224,8 +225,8 @@ def ex2_text(ctx: Context) -> dict[str, Any]:
 def _ex3_config(ctx: Context):
     from lab3 import ex3_experiments as ex3
 
-    cfg = ex3.Ex3Config.quick() if ctx.quick else ex3.Ex3Config(train_per_class=250, test_per_class=100, epochs=5,
-                                                                 ablation_epochs=8)
+    cfg = ex3.Ex3Config.quick() if ctx.quick else ex3.Ex3Config(train_per_class=250, test_per_class=100, epochs=4,
+                                                                 ablation_epochs=7)
     return dataclasses.replace(cfg, seed=ctx.seed, log_root="results/ex3")
 
 
@@ -320,7 +321,7 @@ def next_distillation(ctx: Context) -> dict[str, Any]:
     """EfficientNet-Lite0 (frozen features + linear probe) teaches the small CNN at two label budgets."""
     from lab3 import distillation
 
-    cfg = distillation.DistillConfig.quick() if ctx.quick else distillation.DistillConfig(epochs=10,
+    cfg = distillation.DistillConfig.quick() if ctx.quick else distillation.DistillConfig(epochs=8,
                                                                                           scratch_images=20_000)
     cfg = dataclasses.replace(cfg, seed=ctx.seed)
     rows = distillation.distillation_experiment(cfg, device=ctx.device)
