@@ -17,8 +17,11 @@ The scores come from the hidden pytest graders (Gradescope / otter / ``lab3 grad
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nbformat
+
+from autograder.layout import GRADED_MODULES
 
 SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -26,15 +29,9 @@ HIDDEN = "### BEGIN HIDDEN TESTS"
 #: What a written answer reads in the student notebook until the student replaces it (nbgrader's text stub).
 PLACEHOLDER = "*Your answer here.*"
 #: The student modules that nbgrader's autograde must never replace with the instructor's copies.
-STUDENT_MODULES = tuple(f"lab3/{m}.py" for m in
-                        ("attention", "positional", "transformer", "vit", "transfer", "training", "optim"))
-NBGRADER_CONFIG = f"""c = get_config()  # noqa: F821
-c.ClearSolutions.enforce_metadata = False
-c.ClearHiddenTests.enforce_metadata = False
-c.ClearSolutions.text_stub = {PLACEHOLDER!r}
-# autograde copies the instructor's files into each submission: never over the student's modules
-c.Autograde.exclude_overwriting = {{"lab3": {list(STUDENT_MODULES)!r}}}
-"""
+STUDENT_MODULES = tuple(f"lab3/{m}.py" for m in GRADED_MODULES)
+#: The course's ``nbgrader_config.py``, shipped as ``autograder/packaging/templates/nbgrader_config.py``.
+NBGRADER_CONFIG = (Path(__file__).resolve().parent / "templates" / "nbgrader_config.py").read_text(encoding="utf-8")
 
 
 def _grade_id(cell: nbformat.NotebookNode, index: int, used: set[str]) -> str:

@@ -19,7 +19,7 @@ import pytest
 from packaging_helpers import REPO
 
 from autograder.build.notebook import notebook_releases
-from autograder.packaging.nbgrader import NBGRADER_CONFIG, SOLUTION, nbgrader_source
+from autograder.packaging.nbgrader import NBGRADER_CONFIG, PLACEHOLDER, SOLUTION, STUDENT_MODULES, nbgrader_source
 
 pytestmark = pytest.mark.slow
 MASTER = REPO / "source" / "Lab3.py"
@@ -58,6 +58,7 @@ def test_generate_assignment_matches_lab3_build(mode: str, tmp_path: Path, expec
     nb = jupytext.reads(MASTER.read_text(encoding="utf-8"), fmt="py:percent")
     config = ""
     if mode == "metadata":
+        config = f"c = get_config()  # noqa: F821\nc.ClearSolutions.text_stub = {PLACEHOLDER!r}\n"
         nb = nbformat.reads(nbgrader_source(MASTER.read_text(encoding="utf-8")), as_version=4)
         marked = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
         assert marked and all(m["solution"] for m in marked)
@@ -80,3 +81,25 @@ def test_generate_assignment_needs_metadata_or_config(tmp_path: Path, expected) 
     res = _generate(tmp_path, nb)
     assert res.returncode != 0
     assert "Solution region detected in a non-solution cell" in res.stdout + res.stderr
+
+
+def test_shipped_config_keeps_student_modules_and_written_answers() -> None:
+    """The shipped nbgrader_config.py: autograde never overwrites the seven modules; the written questions
+    are manually graded answer cells with points and a stable grade_id."""
+    ns: dict = {}
+
+    class _C(dict):
+        def __getattr__(self, name):
+            return self.setdefault(name, _C())
+
+        def __setattr__(self, name, value):
+            self[name] = value
+
+    exec(NBGRADER_CONFIG, {"get_config": _C}, ns)
+    c = ns["c"]
+    assert sorted(c["Autograde"]["exclude_overwriting"]["lab3"]) == sorted(STUDENT_MODULES)
+    assert len(STUDENT_MODULES) == 7 and c["ClearSolutions"]["text_stub"] == PLACEHOLDER
+    nb = nbformat.reads(nbgrader_source(MASTER.read_text(encoding="utf-8")), as_version=4)
+    manual = [c.metadata["nbgrader"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+              and c.cell_type == "markdown"]
+    assert len(manual) >= 6 and all(m["solution"] and m["points"] > 0 for m in manual)
