@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from autograder.engine.errors import StudentProblem
+from autograder.engine.errors import StudentError, StudentProblem
 from autograder.graders.checks import fail
 
 # ------------------------------------------------------------------------------------------ what is forbidden
@@ -389,9 +389,11 @@ class CheckedStudent:
         reasons = [f"{module}.py line {f.line} (in {f.where}) {f.text}" for f in static[:3]]
         for probe, kwargs in _battery(area):
             try:
-                res = self._proxy.call(probe, timeout=20, **kwargs)
+                res = self._proxy.call(probe, timeout=10, **kwargs)
+            except StudentError:
+                continue  # an exception (a stub, an unsupported case): the graded tests report it themselves
             except StudentProblem:
-                continue  # a crash or a stub: the graded tests report it themselves
+                break  # a hang or a crash: do not pay for it again here; the graded tests report it
             reasons += [r for r in trace_findings(res.get("_trace") if isinstance(res, dict) else None, area)
                         if r not in reasons]
         return self._message(area, reasons)
