@@ -3,9 +3,10 @@
 A submission made by ``lab3 submit`` holds ``Lab3.ipynb`` next to ``lab3/``. Its written questions are the
 markdown cells with nbgrader's manual-grading metadata (``solution`` + ``grade``, ``points``, ``grade_id``;
 ``lab3 build`` writes it, with the prompt in ``metadata.lab3.prompt``); its figures are the code cells that
-``lab3 build`` marked ``metadata.lab3.figure``. This module parses the notebook with ``nbformat`` on the
-trusted side and reports, per question, answered or still the placeholder (with the answer's text), and per
-figure cell whether its saved outputs hold an image (with the images, for the TA's ``answers.html``).
+``lab3 build`` marked ``metadata.lab3.figure``. This module parses the notebook (nbformat 4 JSON; older
+versions through ``nbformat``) on the trusted side and reports, per question, answered or still the
+placeholder (with the answer's text), and per figure cell whether its saved outputs hold an image (with the
+images, for the TA's ``answers.html``).
 
 None of this changes a score: the written questions are manual points on top of the autograded ones.
 """
@@ -99,17 +100,33 @@ def _images(outputs: list[Any]) -> list[dict[str, str]]:
     return images
 
 
+def _parse(raw: bytes) -> dict[str, Any]:
+    """The notebook as a dict in nbformat 4. A version-4 notebook (what Jupyter saves) is read as JSON:
+    ``import nbformat`` pulls in jsonschema's format checkers, seconds of import on this machine; older
+    versions go through ``nbformat.reads(..., as_version=4)``."""
+    import json
+
+    nb = json.loads(raw.decode("utf-8", errors="replace"))
+    if not isinstance(nb, dict):
+        raise ValueError("not a notebook (the JSON is not an object)")
+    if nb.get("nbformat") != 4:
+        import nbformat
+
+        nb = nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4)
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("not a notebook (no cell list)")
+    return nb
+
+
 def read_notebook(raw: bytes, where: str = NOTEBOOK) -> dict[str, Any]:
     """The answer report of one notebook's bytes (see :func:`written_answers` for its keys)."""
-    import nbformat
-
     try:
-        nb = nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4)
+        nb = _parse(raw)
     except Exception as exc:  # noqa: BLE001 - any unreadable notebook is reported, never a crash
         return {"notebook": where, "readable": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}",
                 "questions": [], "figures": []}
     questions, figures = [], []
-    for index, cell in enumerate(nb.cells):
+    for index, cell in enumerate(c for c in nb["cells"] if isinstance(c, dict)):
         meta = cell.get("metadata", {}) or {}
         grading = meta.get("nbgrader", {}) if isinstance(meta.get("nbgrader"), dict) else {}
         lab3 = meta.get("lab3", {}) if isinstance(meta.get("lab3"), dict) else {}

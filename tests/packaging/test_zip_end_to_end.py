@@ -136,6 +136,7 @@ def test_otter_run_cli(autograder_zip, submissions, reference, tmp_path) -> None
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     tests = json.loads((out / "results.json").read_text())["tests"]
+    assert "NaN" not in res.stdout and all("score" in t for t in tests), res.stdout[-2000:]  # no scoreless row
     got = {t["name"]: t["score"] for t in tests if "score" in t}
     want = sum(t["score"] for t in reference["buggy"]["tests"] if "ex1" in t["tags"])
     assert got["ex1"] == pytest.approx(want)
