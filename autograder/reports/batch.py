@@ -14,6 +14,7 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,34 +101,26 @@ def _normalise(msg: str) -> str:
     return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", first)
 
 
-def write_report_html(
-    out: Path,
-    rows: list[dict[str, Any]] | None = None,
-    *,
-    wall_s: float | None = None,
-    jobs: int | None = None,
-) -> Path:
-    import matplotlib
+@dataclass
+class _ClassStats:
+    """What the report says about the graded submissions (errors are listed apart, never counted)."""
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    totals: list[float]
+    top: float
+    per_test: dict[str, dict[str, Any]]
+    failures: Counter
+    example: dict[str, str]
+    durations: dict[str, list[float]]
 
-    all_rows = _load_all(out) if rows is None else rows
-    not_graded = [r for r in all_rows if _status(r) == "error"]
-    rows = [r for r in all_rows if _status(r) != "error"]  # statistics only over real grades
-    skipped = _skipped(out)
-    totals = [r["score"] for r in rows]
-    maxes = [r["max_score"] for r in rows]
-    top = max(maxes) if maxes else 0
+
+def _class_stats(rows: list[dict[str, Any]]) -> _ClassStats:
     per_test: dict[str, dict[str, Any]] = {}
     failures: Counter[str] = Counter()
     example: dict[str, str] = {}
     durations: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         for t in r["tests"]:
-            d = per_test.setdefault(
-                t["id"], {"name": t["name"], "n": 0, "passed": 0, "points": t["max_score"]}
-            )
+            d = per_test.setdefault(t["id"], {"name": t["name"], "n": 0, "passed": 0, "points": t["max_score"]})
             if t["status"] == "skipped":
                 continue
             d["n"] += 1
@@ -137,30 +130,119 @@ def write_report_html(
                 key = _normalise(t["output"])
                 failures[key] += 1
                 example.setdefault(key, clean_text(t["output"], 300).splitlines()[0])
+    return _ClassStats([r["score"] for r in rows], max([r["max_score"] for r in rows] or [0]), per_test, failures,
+                       example, durations)
 
-    figs = []
-    rate_chart = ""
-    if rows:
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        bins = min(20, max(5, len(set(totals))))
-        ax.hist(totals, bins=bins, range=(0, top or 1), color="#3b6ea8", edgecolor="white")
-        ax.set_xlabel("score")
-        ax.set_ylabel("submissions")
-        ax.set_title(f"Score distribution (n={len(rows)}, max {top:g})")
-        figs.append(("Score histogram", _png(fig)))
-        plt.close(fig)
-        if any(d["n"] for d in per_test.values()):
-            graded = {k: d for k, d in per_test.items() if d["n"]}  # GPU tests skipped everywhere: left out
-            names = [_short(k) for k in graded]
-            rates = [100 * d["passed"] / d["n"] for d in graded.values()]
-            fig, ax = plt.subplots(figsize=(7, 0.28 * len(names) + 1))
-            ax.barh(names[::-1], rates[::-1], color="#5a9e6f")
-            ax.set_xlim(0, 100)
-            ax.set_xlabel("pass rate (%)")
-            rate_chart = _png(fig)
-            plt.close(fig)
 
+def _charts(stats: _ClassStats) -> tuple[str, str]:
+    """The score histogram and the pass-rate bars as inline PNG data (empty strings without data)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not stats.totals:
+        return "", ""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bins = min(20, max(5, len(set(stats.totals))))
+    ax.hist(stats.totals, bins=bins, range=(0, stats.top or 1), color="#3b6ea8", edgecolor="white")
+    ax.set_xlabel("score")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"Score distribution (n={len(stats.totals)}, max {stats.top:g})")
+    histogram = _png(fig)
+    plt.close(fig)
+    graded = {k: d for k, d in stats.per_test.items() if d["n"]}  # GPU tests skipped everywhere: left out
+    if not graded:
+        return histogram, ""
+    names = [_short(k) for k in graded]
+    rates = [100 * d["passed"] / d["n"] for d in graded.values()]
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(names) + 1))
+    ax.barh(names[::-1], rates[::-1], color="#5a9e6f")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("pass rate (%)")
+    rate_chart = _png(fig)
+    plt.close(fig)
+    return histogram, rate_chart
+
+
+def _not_graded_section(not_graded: list[dict[str, Any]], skipped: list[str]) -> list[str]:
+    if not (not_graded or skipped):
+        return []
     e = html.escape
+    parts = ["<h2 style='color:#b00'>Not graded</h2><table><tr><th>id</th><th>why</th></tr>"]
+    for r in not_graded:
+        why = "internal error of the grader (regraded by the next run): " + clean_text(r.get("error", ""), 300)
+        parts.append(f"<tr><td>{e(r['id'])}</td><td>{e(why)}</td></tr>")
+    for line in skipped:
+        name, _, why = line.partition(": ")
+        parts.append(f"<tr><td>{e(name)}</td><td>skipped: {e(why)}</td></tr>")
+    parts.append("</table>")
+    return parts
+
+
+def _summary_section(rows: list[dict[str, Any]], stats: _ClassStats, histogram: str, wall_s: float | None,
+                     jobs: int | None) -> list[str]:
+    if not rows:
+        return []
+    totals = stats.totals
+    text = (f"<p>{len(rows)} submissions; mean {statistics.mean(totals):.2f}, median {statistics.median(totals):g}, "
+            f"max possible {stats.top:g}; full marks: {sum(1 for r in rows if r['score'] >= r['max_score'] > 0)}, "
+            f"zero: {sum(1 for t in totals if t == 0)}.")
+    if wall_s is not None:
+        text += f" Last batch run: {wall_s:.1f} s wall with -j {jobs}."
+    return [text + "</p>", f"<h2>Score histogram</h2><img alt='Score histogram' src='{histogram}'>"]
+
+
+def _per_test_sections(stats: _ClassStats, rate_chart: str) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Pass rate per test</h2>"]
+    if rate_chart:
+        parts.append(f"<img alt='pass rate per test' src='{rate_chart}'>")
+    parts.append("<table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>")
+    for tid, d in stats.per_test.items():
+        rate = f"{100 * d['passed'] / d['n']:.0f}%" if d["n"] else "skipped"
+        parts.append(f"<tr><td title='{e(tid)}'>{e(d['name'])}</td><td class=num>{_num(d['points'])}</td>"
+                     f"<td class=num>{d['passed']}/{d['n']}</td><td class=num>{rate}</td></tr>")
+    parts.append("</table><h2>Most common failure messages</h2>"
+                 "<table><tr><th>count</th><th>message (example)</th></tr>")
+    for key, count in stats.failures.most_common(15):
+        parts.append(f"<tr><td class=num>{count}</td><td>{e(stats.example[key])}</td></tr>")
+    parts.append("</table><h2>Slowest tests (mean seconds)</h2>"
+                 "<table><tr><th>test</th><th>mean s</th><th>max s</th></tr>")
+    slow = sorted(stats.durations.items(), key=lambda kv: -statistics.mean(kv[1]) if kv[1] else 0)[:10]
+    for tid, ds in slow:
+        if ds:
+            parts.append(f"<tr><td>{e(_short(tid))}</td><td class=num>{statistics.mean(ds):.2f}</td>"
+                         f"<td class=num>{max(ds):.2f}</td></tr>")
+    parts.append("</table>")
+    return parts
+
+
+def _submissions_section(all_rows: list[dict[str, Any]]) -> list[str]:
+    e = html.escape
+    parts = ["<h2>Submissions</h2><table><tr><th>id</th><th>status</th><th>score</th><th>time (s)</th>"
+             "<th>notes</th></tr>"]
+    for r in sorted(all_rows, key=lambda r: (_status(r) != "error", r["id"])):
+        notes = "; ".join(clean_text(n, 200) for n in r.get("notes", []))[:400]
+        shown = "—" if _status(r) == "error" else f"{_num(r['score'])} / {_num(r['max_score'])}"
+        parts.append(f"<tr><td>{e(r['id'])}</td><td>{e(_status(r))}</td><td class=num>{shown}</td>"
+                     f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>")
+    parts.append("</table>")
+    return parts
+
+
+def write_report_html(
+    out: Path,
+    rows: list[dict[str, Any]] | None = None,
+    *,
+    wall_s: float | None = None,
+    jobs: int | None = None,
+) -> Path:
+    """``OUT/report.html``: what was not graded first, then the statistics of the graded submissions."""
+    all_rows = _load_all(out) if rows is None else rows
+    graded = [r for r in all_rows if _status(r) != "error"]  # statistics only over real grades
+    stats = _class_stats(graded)
+    histogram, rate_chart = _charts(stats)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Lab 3 grading report</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
@@ -168,68 +250,12 @@ def write_report_html(
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
         "th{background:#eee}td.num{text-align:right}</style></head><body>",
         "<h1>Lab 3 — grading report</h1>",
+        *_not_graded_section([r for r in all_rows if _status(r) == "error"], _skipped(out)),
+        *_summary_section(graded, stats, histogram, wall_s, jobs),
+        *_per_test_sections(stats, rate_chart),
+        *_submissions_section(all_rows),
+        "</body></html>\n",
     ]
-    if not_graded or skipped:
-        parts.append("<h2 style='color:#b00'>Not graded</h2><table><tr><th>id</th><th>why</th></tr>")
-        for r in not_graded:
-            why = "internal error of the grader (regraded by the next run): " + clean_text(r.get("error", ""), 300)
-            parts.append(f"<tr><td>{e(r['id'])}</td><td>{e(why)}</td></tr>")
-        for line in skipped:
-            name, _, why = line.partition(": ")
-            parts.append(f"<tr><td>{e(name)}</td><td>skipped: {e(why)}</td></tr>")
-        parts.append("</table>")
-    if rows:
-        mean = statistics.mean(totals)
-        med = statistics.median(totals)
-        parts.append(
-            f"<p>{len(rows)} submissions; mean {mean:.2f}, median {med:g}, max possible {top:g}; "
-            f"full marks: {sum(1 for r in rows if r['score'] >= r['max_score'] > 0)}, zero: "
-            f"{sum(1 for t in totals if t == 0)}."
-        )
-        if wall_s is not None:
-            parts.append(f" Last batch run: {wall_s:.1f} s wall with -j {jobs}.")
-        parts.append("</p>")
-    for title, src in figs:
-        parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='{src}'>")
-    parts.append("<h2>Pass rate per test</h2>")
-    if rate_chart:
-        parts.append(f"<img alt='pass rate per test' src='{rate_chart}'>")
-    parts.append("<table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>")
-    for tid, d in per_test.items():
-        rate = f"{100 * d['passed'] / d['n']:.0f}%" if d["n"] else "skipped"
-        parts.append(
-            f"<tr><td title='{e(tid)}'>{e(d['name'])}</td><td class=num>{_num(d['points'])}</td>"
-            f"<td class=num>{d['passed']}/{d['n']}</td><td class=num>{rate}</td></tr>"
-        )
-    parts.append(
-        "</table><h2>Most common failure messages</h2>"
-        "<table><tr><th>count</th><th>message (example)</th></tr>"
-    )
-    for key, count in failures.most_common(15):
-        parts.append(f"<tr><td class=num>{count}</td><td>{e(example[key])}</td></tr>")
-    parts.append(
-        "</table><h2>Slowest tests (mean seconds)</h2>"
-        "<table><tr><th>test</th><th>mean s</th><th>max s</th></tr>"
-    )
-    slow = sorted(durations.items(), key=lambda kv: -statistics.mean(kv[1]) if kv[1] else 0)[:10]
-    for tid, ds in slow:
-        if ds:
-            parts.append(
-                f"<tr><td>{e(_short(tid))}</td><td class=num>{statistics.mean(ds):.2f}</td>"
-                f"<td class=num>{max(ds):.2f}</td></tr>"
-            )
-    parts.append(
-        "</table><h2>Submissions</h2><table><tr><th>id</th><th>status</th><th>score</th><th>time (s)</th>"
-        "<th>notes</th></tr>"
-    )
-    for r in sorted(all_rows, key=lambda r: (_status(r) != "error", r["id"])):
-        notes = "; ".join(clean_text(n, 200) for n in r.get("notes", []))[:400]
-        shown = "—" if _status(r) == "error" else f"{_num(r['score'])} / {_num(r['max_score'])}"
-        parts.append(
-            f"<tr><td>{e(r['id'])}</td><td>{e(_status(r))}</td><td class=num>{shown}</td>"
-            f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>"
-        )
-    parts.append("</table></body></html>\n")
     path = Path(out) / "report.html"
     atomic_write(path, "".join(parts))
     return path
