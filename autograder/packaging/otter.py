@@ -123,10 +123,11 @@ def entry_notebook() -> str:
 def otter_config() -> str:
     """``otter_config.json``: plain otter defaults, no PDFs, no logo noise in results.
 
-    ``show_hidden``: otter's results then have one row per exercise with its score and no "Public Tests"
-    row (a row without a score, which otter's summary prints as "Public Tests NaN NaN"). Otter serves the
+    ``show_hidden`` without ``force_public_test_summary``: otter's results then have one row per exercise
+    with its score and no "Public Tests" row (a row without a score, which otter's summary prints as
+    "Public Tests NaN NaN"). Otter serves the
     TA (``otter run`` / ``otter grade``); students on Gradescope get the engine's own results.json.
     """
     config = {"lang": "python", "logo": False, "print_summary": True, "show_stdout": False,
-              "show_hidden": True, "pdf": False}
+              "show_hidden": True, "force_public_test_summary": False, "pdf": False}
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
