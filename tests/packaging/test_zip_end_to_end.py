@@ -214,3 +214,17 @@ def test_run_autograder_reads_the_notebook_and_scores_the_same(autograder_zip, s
     names = [t["name"] for t in got["tests"] if t["tags"] == ["notebook"]]
     assert names[0].startswith("Written answers: 0 of ") and names[1].startswith("Figures: 0 of ")
     assert not marker.exists()
+
+
+def test_run_autograder_on_a_notebook_alone(autograder_zip, tmp_path) -> None:
+    """Gradescope, the notebook uploaded without the modules: 0 points and a note saying what to submit."""
+    from autograder.engine.notebook_answers import MODULES_MISSING
+
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    (upload / "Lab3.ipynb").write_bytes((REPO / "assignments" / "Lab3.ipynb").read_bytes())
+    root = gradescope_tree(autograder_zip, tmp_path / "autograder", upload)
+    res = run_autograder(root, only=CI_TAGS)
+    assert res.returncode == 0, res.stdout + res.stderr
+    got = json.loads((root / "results" / "results.json").read_text())
+    assert got["score"] == 0 and MODULES_MISSING in got["output"]
