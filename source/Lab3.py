@@ -208,10 +208,11 @@ display(viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], la
 # ### BEGIN SOLUTION
 # *Model answer* (full-mode figures: `results/ex1_vit_vs_cnn.csv`, `results/ex1_vit_vs_cnn.png`,
 # `results/ex1_vit_confusion.png`; claim 2 of `results/README.md`). On the same 5 000 images, with the same
-# augmentation, optimizer, schedule and 15 epochs, the CNN with the same parameter count wins:
-# {VIT_CNN}. The CNN is ahead from the first epochs on, and it fits the training set no
-# better than the ViT, so the difference is not overfitting but how quickly each architecture
-# finds useful features. The ViT confuses most the classes that share colours and global layout and differ
+# augmentation, optimizer, schedule and 15 epochs, the CNN with the same parameter count wins by a wide
+# margin: test accuracy 0.68 against the ViT's 0.44 (76 k vs 75 k parameters, first 5 000 test images).
+# The CNN is ahead from the first epoch on and also fits the *training* set far better (0.75 vs 0.46):
+# the ViT is not overfitting, it is underfitting — in this budget it has not found the features that
+# the CNN's built-in assumptions give it for free. The ViT confuses most the classes that share colours and global layout and differ
 # in local shape: cat ↔ dog, deer ↔ horse, bird ↔ airplane/deer, automobile ↔ truck (the off-diagonal cells
 # of the confusion matrix). A convolution *assumes* locality (a pixel's neighbours matter most) and
 # translation equivariance (the same filter everywhere), and pooling builds a hierarchy from edges to
@@ -417,7 +418,9 @@ display(ShowImage(filename=str(OUT2 / "domain.png")))
 # sentence vectors computed once, a linear head trained on them: the model's own pooled `[CLS]` vector,
 # and **features-mean**, the mean of the token vectors, which is how this sentence encoder was trained)
 # against **finetune** (all 22.7 M parameters, AdamW, learning rate `5e-5`, 2 epochs) on 1 000 training
-# sentences (200 in quick mode), tested on the SST-2 test split (300 sentences in quick mode).
+# sentences (200 in quick mode), tested on the SST-2 test split (300 sentences in quick mode). SST-2 comes
+# from the folder that `LAB3_SST2_DIR` names, else through Hugging Face `datasets` (GLUE SST-2, whose
+# test labels are hidden: the labelled validation split stands in for the test split there).
 
 # %%
 rows_text = ex2.text_experiment(out_dir=OUT2, device=DEVICE)
@@ -618,7 +621,8 @@ else:
 # gradients no longer add up to the large-batch gradient (and the running statistics would be updated `k`
 # times). Layer norm normalizes every example on its own, so each example's computation does not depend on
 # the batch: the mean of the `k` micro-batch gradients equals the large-batch gradient up to float32
-# rounding (the weights after one step differ by {ACC_DIFF} in the recorded run).
+# rounding (in the recorded run the largest weight difference after one step is 0, and the final training
+# losses agree to three decimals: 2.135 for one batch of 128, 2.135 and 2.136 for 2 x 64 and 4 x 32).
 # (4) float16 has 5 exponent bits: numbers below about 6e-8 are zero and below 6e-5 lose precision, and many
 # gradients are that small, so they underflow. The `GradScaler` multiplies the loss by a large factor
 # `S` before backward so the gradients are representable, divides them by `S` before the step, skips a

@@ -84,7 +84,7 @@ def test_fashion_mnist_idx_files_are_read(tmp_path: Path, monkeypatch: pytest.Mo
             )
         with gzip.open(folder / lab_name, "wb") as f:
             f.write(bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + labels.tobytes())
-    monkeypatch.setattr(ex2, "_fashion_dirs", lambda: [folder])
+    monkeypatch.setattr(ex2.fashion, "_fashion_dirs", lambda: [folder])
     x, y, name = ex2.unrelated_source(10)
     assert name == "Fashion-MNIST" and x.shape == (3, 32, 32, 3) and x.dtype == np.uint8
     assert y.tolist() == [1, 7, 9]
@@ -92,7 +92,7 @@ def test_fashion_mnist_idx_files_are_read(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_unrelated_source_falls_back_to_digits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ex2, "fetch_fashion_mnist", lambda verbose=True: None)
+    monkeypatch.setattr(ex2.fashion, "fetch_fashion_mnist", lambda verbose=True: None)
     x, y, name = ex2.unrelated_source(50)
     assert (
         "digits" in name and x.shape == (50, 32, 32, 3) and x.dtype == np.uint8 and set(y) <= set(range(10))
@@ -130,7 +130,7 @@ def test_labels_experiment_tiny(runs: Path) -> None:
 @pytest.mark.slow
 def test_domain_experiment_tiny(runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _need_cifar()
-    monkeypatch.setattr(ex2, "fetch_fashion_mnist", lambda verbose=True: None)
+    monkeypatch.setattr(ex2.fashion, "fetch_fashion_mnist", lambda verbose=True: None)
     cfg = ex2.DomainConfig(
         source_per_class=5,
         source_epochs=1,
