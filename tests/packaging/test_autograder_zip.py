@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from packaging_helpers import REPO, gradescope_tree, run_autograder
 
+from autograder.layout import GRADED_MODULES
 from autograder.packaging.gradescope import autograder_files, write_zip
 from autograder.packaging.otter import otter_test_files
 
@@ -48,8 +49,11 @@ def test_zip_layout(autograder_zip: Path) -> None:
     assert any(n.startswith(f"{PAYLOAD}/autograder/graders/test_") for n in names)
     assert any(n.startswith("tests/ex") and n.endswith(".py") for n in names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/dist/" in n]
-    # no solution in the zip: the release is the stub release
-    assert not [n for n in names if n.startswith(("solutions/", f"{PAYLOAD}/solutions/", "source/"))]
+    # the release is the stub release; the solution's seven graded modules travel only for the image build's
+    # self-test, under the payload (root-only there, hidden from the sandbox like the graders)
+    assert not [n for n in names if n.startswith(("solutions/", "source/", f"{PAYLOAD}/source/"))]
+    solution = sorted(n for n in names if n.startswith(f"{PAYLOAD}/solutions/"))
+    assert solution == sorted(f"{PAYLOAD}/solutions/lab3/{m}.py" for m in GRADED_MODULES)
     # what otter copies into a submission: one entry notebook (it replaces a student's Lab3.ipynb), no .py
     assert [n for n in names if n.startswith("files/") and n.count("/") == 1] == ["files/Lab3.ipynb"]
     for name in ("run_autograder", "setup.sh"):
