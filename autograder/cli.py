@@ -35,7 +35,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from autograder.engine.commands import run_grade
+    from autograder.grade_cli import run_grade
 
     return run_grade(args)
 
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grade", help="grade one submission or a whole class (--batch)")
     try:
-        from autograder.engine.commands import add_grade_arguments
+        from autograder.grade_cli import add_grade_arguments
 
         add_grade_arguments(p)
     except ImportError:  # the engine is not installed in this copy

@@ -29,7 +29,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from autograder.packaging.otter import ENTRY_NOTEBOOK, PAYLOAD_DIR, entry_notebook, otter_config, otter_test_files
+from autograder.packaging.otter_build import ENTRY_NOTEBOOK, PAYLOAD_DIR, entry_notebook, otter_config, otter_test_files
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)

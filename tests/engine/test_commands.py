@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autograder.engine.batch import parse_shard, submission_entries
-from autograder.engine.commands import add_grade_arguments, run_grade
+from autograder.grade_cli import add_grade_arguments, run_grade
 
 
 def parser():

@@ -17,7 +17,7 @@ from packaging_helpers import REPO, gradescope_tree, run_autograder
 
 from autograder.layout import GRADED_MODULES
 from autograder.packaging.gradescope import autograder_files, write_zip
-from autograder.packaging.otter import otter_test_files
+from autograder.packaging.otter_build import otter_test_files
 
 PAYLOAD = "files/lab3_autograder"
 TEMPLATES = REPO / "autograder" / "packaging" / "templates"
@@ -156,7 +156,7 @@ def test_build_refuses_a_stale_manifest(tmp_path: Path) -> None:
 
 def test_otter_bridge_copies_only_the_students_graded_modules(tmp_path: Path) -> None:
     """What otter injected (tests/, the entry, the payload copy) and non-module files stay behind."""
-    from autograder.packaging import otter_bridge
+    from autograder.packaging import otter_runtime
 
     sub = tmp_path / "submission"
     (sub / "lab3").mkdir(parents=True)
@@ -168,14 +168,14 @@ def test_otter_bridge_copies_only_the_students_graded_modules(tmp_path: Path) ->
         (sub / injected / "training.py").write_text("# not the student's\n")
     (sub / "Lab3.ipynb").write_text("{}\n")
     (sub / "lab3" / "vit.py").symlink_to("/etc/hostname")
-    copy = otter_bridge.student_copy(sub, tmp_path / "copy")
+    copy = otter_runtime.student_copy(sub, tmp_path / "copy")
     copied = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*.py"))
     assert copied == ["lab3/attention.py", "optim.py"]
 
 
 def test_otter_grade_submission_zip_is_sanitized(tmp_path: Path) -> None:
     """Before otter extracts it next to its kernel, the zip keeps only the graded modules, in lab3/."""
-    from autograder.packaging import otter_bridge
+    from autograder.packaging import otter_runtime
 
     sub = tmp_path / "submission"
     sub.mkdir()
@@ -186,7 +186,7 @@ def test_otter_grade_submission_zip_is_sanitized(tmp_path: Path) -> None:
         zf.writestr("otter/__init__.py", "raise SystemExit('hijacked the grading kernel')\n")
         zf.writestr("sitecustomize.py", "x = 1\n")
         zf.writestr("../optim.py", "# escapes\n")
-    dropped = otter_bridge.sanitize_zips(sub)
+    dropped = otter_runtime.sanitize_zips(sub)
     with zipfile.ZipFile(sub / "student.zip") as zf:
         assert zf.namelist() == ["lab3/attention.py", "lab3/optim.py"]
         assert zf.read("lab3/attention.py") == b"# student\n"

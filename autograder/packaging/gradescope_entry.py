@@ -1,6 +1,6 @@
 """Gradescope entry: grade ``/autograder/submission`` into ``/autograder/results/results.json``.
 
-    python -m autograder.packaging.entry [--root /autograder] [--submission DIR] [--results FILE]
+    python -m autograder.packaging.gradescope_entry [--root /autograder] [--submission DIR] [--results FILE]
                                          [--out DIR] [--only TAG ...]
 
 ``run_autograder`` calls this; the otter bridge calls it too (on a filtered copy of the submission).
@@ -154,7 +154,7 @@ def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m autograder.packaging.entry",
+    ap = argparse.ArgumentParser(prog="python -m autograder.packaging.gradescope_entry",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", type=Path, default=Path(os.environ.get("LAB3_AUTOGRADER_ROOT", DEFAULT_ROOT)),
                     help="tree with submission/ and results/ (default $LAB3_AUTOGRADER_ROOT or /autograder)")

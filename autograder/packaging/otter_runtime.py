@@ -3,7 +3,7 @@
 Otter (``otter run`` / ``otter grade``) executes the zip's entry ``Lab3.ipynb`` in a Jupyter kernel, then runs
 the generated test files ``tests/ex1.py`` ... in that kernel. Each ``test_case`` calls :func:`check` with
 a manifest test id. The first call grades the submission ONCE with the real engine, in a subprocess
-(``python -m autograder.packaging.entry``; student code runs in the engine's sandbox, never in the
+(``python -m autograder.packaging.gradescope_entry``; student code runs in the engine's sandbox, never in the
 kernel); later calls read the cached result. A failed or missing test raises ``AssertionError`` with the
 engine's student-safe message, which otter shows as the test case's output.
 
@@ -31,7 +31,7 @@ from autograder.layout import PACKAGE_PARENT
 PAYLOAD = PACKAGE_PARENT
 SOURCE = PAYLOAD.parent.parent  # AG/source (PAYLOAD = AG/source/files/lab3_autograder)
 AG_ROOT = SOURCE.parent
-ENTRY_FILE = "Lab3.ipynb"  # the zip's entry notebook (autograder.packaging.otter.entry_notebook)
+ENTRY_FILE = "Lab3.ipynb"  # the zip's entry notebook (autograder.packaging.otter_build.entry_notebook)
 # what otter copies into the submission folder besides the student's files
 INJECTED = {"tests", "__init__.py", "__pycache__", ENTRY_FILE, "lab3_autograder"}
 DEFAULT_TIMEOUT = 1800.0
@@ -76,7 +76,7 @@ def sanitize_zips(folder: Path) -> list[str]:
     ``otter grade`` extracts the submission zip into the folder where its kernel runs, and that folder is
     first on the kernel's ``sys.path``: a student ``otter/`` package there would run in the grading kernel
     at its first ``import otter``; flat modules would break otter's one-``.py`` rule. ``run_autograder``
-    calls this first (``python -m autograder.packaging.otter_bridge sanitize DIR``). The module kept is
+    calls this first (``python -m autograder.packaging.otter_runtime sanitize DIR``). The module kept is
     the one the engine would take (inside a ``lab3/`` folder first, then the shallowest).
     """
     import zipfile
@@ -141,7 +141,7 @@ def _run_engine() -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "entry.log", "wb") as log:
             proc = subprocess.Popen(
-                [python, "-m", "autograder.packaging.entry", "--root", str(AG_ROOT),
+                [python, "-m", "autograder.packaging.gradescope_entry", "--root", str(AG_ROOT),
                  "--submission", str(copy), "--out", str(out), "--results", str(out / "results.json")],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(PAYLOAD),
                 start_new_session=True,
@@ -193,5 +193,5 @@ if __name__ == "__main__":
         gone = sanitize_zips(Path(sys.argv[2]))
         print(f"otter bridge: kept only the graded modules of the submission zip(s); dropped {len(gone)}")
         sys.exit(0)
-    print("usage: python -m autograder.packaging.otter_bridge sanitize SUBMISSION_DIR", file=sys.stderr)
+    print("usage: python -m autograder.packaging.otter_runtime sanitize SUBMISSION_DIR", file=sys.stderr)
     sys.exit(2)
