@@ -584,10 +584,10 @@ def test_mha_dropout_in_training(student):
     what = "MultiHeadAttention(16, 4, dropout=0.5) in training mode"
     res = student.call("attention.mha", timeout=T_CALL, d_model=E, num_heads=H, weights=weights, query=query,
                        key=key, value=value, dropout=0.5, train=True, average_attn_weights=False)
-    check_close(get_tensor(res, "weights", f"{what}: weights"), ref_w, rtol=1e-9, atol=1e-10,
-                what=f"{what}: weights (return the softmax before dropout)")
     out = get_tensor(res, "out", f"{what}: out")
     check_shape(out, (B, T, E), f"{what}: out")
+    check_close(get_tensor(res, "weights", f"{what}: weights"), ref_w, rtol=1e-9, atol=1e-10,
+                what=f"{what}: weights (return the softmax before dropout)")
     dropped = out.reshape(B, T, H, S).transpose(1, 2)  # each head's (dropped-out) weights
     kept = dropped != 0
     frac = float((~kept).double().mean())

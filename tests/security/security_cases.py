@@ -354,7 +354,7 @@ s = qh @ kh.transpose(-2, -1) / math.sqrt(d)
 if m is not None:
     s = s.masked_fill(m, float('-inf')) if m.dtype == torch.bool else s + m
 w = torch.softmax(s, -1)
-o = w @ vh
+o = F.dropout(w, self.dropout, self.training) @ vh
 out = self.out_proj(o.transpose(1, 2).reshape(B, T, E))
 with torch.no_grad():
     query.zero_(); key.zero_(); value.zero_()
