@@ -541,7 +541,8 @@ plt.show()
 # SGD with momentum, Adam and AdamW, each with a constant learning rate (dashed) and with warmup +
 # cosine (solid), same seed, same data order. Typical picture on the full settings: Adam/AdamW drop
 # the training loss fastest at first; the cosine decay gives every optimizer a late gain in test
-# accuracy; SGD needs a larger learning rate and profits most from the schedule.
+# accuracy; SGD needs a larger learning rate and profits most from the schedule. In a short run (quick
+# mode, or the 4 epochs recorded in `results/ex3_optimizers.csv`) only SGD gains clearly from the schedule.
 
 # %%
 opt_rows, opt_hist = ex3.optimizer_comparison(DATA3, CFG3, DEVICE)
@@ -636,12 +637,25 @@ else:
 # ### BEGIN SOLUTION
 # *Model answer* (full-mode figures: `results/ex3_optimizers*.png`, `results/ex3_regularization*.png`,
 # `results/ex3_amp_accumulation.csv`; claims 8–14 of `results/README.md`).
-# (1) {OPT} A constant learning rate large enough to make progress keeps the
+# (1) Plain SGD with momentum profited most by far: final test accuracy 0.23 with a constant learning
+# rate, 0.28 with cosine decay and 0.36 with warmup + cosine (4 epochs on 2 500 images in the recorded
+# run, 1 000 test images); for Adam and AdamW the schedules changed little (0.47 constant, 0.45–0.46 with
+# either schedule: within noise). SGD's first steps at lr 0.05 on a freshly initialized network are
+# violent (training loss 3.1 after the first epoch against 2.0 for Adam), which the warmup tames, and a
+# constant learning rate large enough to make progress keeps the
 # iterate bouncing around the minimum; the cosine decay shrinks the steps at the end so it settles, which
 # matters most for plain SGD (its step is the raw gradient times the learning rate). Adam/AdamW divide by
 # a running gradient scale and are less sensitive; warmup protects their first steps, when the second-
 # moment estimates are still noisy.
-# (2) {REG}
+# (2) In the recorded run (7 epochs on 2 500 images) augmentation closed the train/test gap most (0.04
+# against 0.08 without regularization), then layer norm (0.06), all three together (0.07) and dropout
+# (0.07). None of these gave the best test accuracy: batch norm did (0.50 against 0.40), with by far the
+# *largest* gap (0.29), because its main effect is faster, better-conditioned optimization. In so short a
+# run the unregularized CNN underfits (it fits only 48 % of its own training images), so the regularizers
+# that limit capacity (dropout 0.35, augmentation 0.39) cost test accuracy here; batch norm + dropout +
+# augmentation (0.46) keeps most of batch norm's gain with a small gap. A narrow gap is not the goal in
+# itself — test accuracy is — and regularization pays once the model overfits (longer training, e.g.
+# the notebook's 15 epochs on 5 000 images).
 # (3) Batch norm normalizes with the statistics of the current batch: a micro-batch of `b` has a different
 # mean and variance than the batch of `k·b`, so the forward pass itself changes and the micro-batch
 # gradients no longer add up to the large-batch gradient (and the running statistics would be updated `k`

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 HOLDS, FAILS, MIXED, NOT_MEASURED = "holds", "does not hold here", "mixed", "not measured here"
+_CONTEXT: dict[str, Any] = {}  # facts from the experiments' JSON that some claims need (test set sizes)
 Rows = list[dict[str, Any]]
 
 
@@ -170,11 +171,28 @@ def c_schedule(rows: Rows):
         wins += w["final_test_acc"] > c["final_test_acc"]
     measured = "final test accuracy, " + "; ".join(parts)
     n = len(parts)
+    se = (0.25 / _test_images(rows)) ** 0.5 if _test_images(rows) else float("nan")
+    gains = {opt: _one(rows, optimizer=opt, schedule="warmup_cosine")["final_test_acc"]
+             - _one(rows, optimizer=opt, schedule="constant")["final_test_acc"] for opt in dict.fromkeys(
+                 r["optimizer"] for r in rows)}
+    clear = [o for o, g in gains.items() if g > 2 * se]
+    within = [o for o, g in gains.items() if abs(g) <= 2 * se]
+    detail = ("warmup+cosine minus constant: " + ", ".join(f"{o} {g:+.3f}" for o, g in gains.items())
+              + f" (standard error ≤ {se:.3f})")
     if wins == n:
-        return HOLDS, measured, "the decaying LR settles into a better minimum for every optimizer"
-    if wins:
-        return MIXED, measured, f"warmup+cosine wins for {wins} of {n} optimizers"
-    return FAILS, measured, "no optimizer gained from the schedule in this budget"
+        return HOLDS, measured, detail + "; the decaying LR settles into a better minimum for every optimizer"
+    if wins or clear:
+        return MIXED, measured, (detail + f"; a clear gain for {', '.join(clear) or 'none'}"
+                                 + (f", within noise for {', '.join(within)}" if within else "")
+                                 + f". In {rows[0].get('epochs', '?')} epochs plain SGD (lr 0.05) needs the warmup "
+                                 "and the decay most; Adam/AdamW adapt their steps and are already close to "
+                                 "their best with a constant LR in so short a run")
+    return FAILS, measured, detail + "; no optimizer gained from the schedule in this budget"
+
+
+def _test_images(rows: Rows) -> int:
+    """Test images behind an Exercise 3 accuracy (from the run's configuration next to the CSV)."""
+    return _CONTEXT.get("test_images", 0)
 
 
 def c_adam_fast(rows: Rows):
@@ -245,9 +263,17 @@ def c_reg_test(rows: Rows):
     none = _one(rows, variant="none")
     best = max(rows, key=lambda r: r["test_acc"])
     measured = "test accuracy: " + ", ".join(f"{r['variant']} {r['test_acc']:.3f}" for r in rows)
-    if best["variant"] != "none":
-        return HOLDS, measured, f"best: {best['variant']} ({best['test_acc'] - none['test_acc']:+.3f} over none)"
-    return FAILS, measured, "the unregularized CNN had the best test accuracy"
+    worse = [r["variant"] for r in rows if r["variant"] != "none" and r["test_acc"] < none["test_acc"]]
+    if best["variant"] == "none":
+        return FAILS, measured, "the unregularized CNN had the best test accuracy"
+    if best["variant"] in ("batchnorm", "all") and worse:
+        return MIXED, measured, (f"best: {best['variant']} ({best['test_acc'] - none['test_acc']:+.3f} over none), "
+                                 f"but {', '.join(worse)} lower the test accuracy: in this short run the "
+                                 f"unregularized CNN fits only {none['train_acc']:.2f} of its training set "
+                                 f"(gap {none['gap']:+.3f}), so it underfits rather than overfits; capacity-"
+                                 "limiting regularizers cost accuracy, and batch norm wins by speeding up "
+                                 "optimization (its gap is the largest)")
+    return HOLDS, measured, f"best: {best['variant']} ({best['test_acc'] - none['test_acc']:+.3f} over none)"
 
 
 def c_distill(rows: Rows):
@@ -317,6 +343,8 @@ def write_readme(out: Path) -> Path:
         if (out / f"{name}.json").exists() and (out / f"{name}.csv").exists():
             metas[name] = json.loads((out / f"{name}.json").read_text())
     rows = {name: read_rows(out / f"{name}.csv") for name in metas}
+    cfg = metas.get("ex3_optimizers", {}).get("config", {})
+    _CONTEXT["test_images"] = 10 * int(cfg.get("test_per_class", 0))
     lines = [
         "# Lab 3 — the answer key: measured results",
         "",
