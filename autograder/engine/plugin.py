@@ -308,7 +308,7 @@ class EngineSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        from autograder.engine.memtrim import release_memory
+        from autograder.child.memtrim import release_memory
 
         release_memory()  # what the test just run held (the memory budget counts every process)
 

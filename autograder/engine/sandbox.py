@@ -1,6 +1,6 @@
 """One sandboxed child process that runs student code, seen from the trusted side.
 
-:class:`Sandbox` starts ``child.py`` (see there for the lock-down) — forked from the zygote
+:class:`Sandbox` starts ``autograder/child/main.py`` (see there for the lock-down) — forked from the zygote
 (:mod:`autograder.engine.zygote`) when the session has one, else with exec — sends requests over a pipe pair,
 waits for each answer with a wall-clock deadline, and on expiry, crash or protocol violation kills the
 child's whole process tree (cgroup, PID namespace, process group) and starts a fresh one in the
@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.engine import memory, wire
+from autograder.child import wire
+from autograder.engine import memory
 from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout
 from autograder.engine.isolation import CGroup, Isolation, unshare_command
 from autograder.engine.zygote import Launched, Zygote
 
-CHILD_SCRIPT = Path(__file__).with_name("child.py")
+CHILD_SCRIPT = Path(__file__).resolve().parent.parent / "child" / "main.py"
 # what a sandbox child imports before it reads any student file (the zygote imports it for the children)
 CHILD_PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional")
 START_FAILED = "the grading sandbox could not start (a problem of the grading machine, not of your code)"
@@ -184,7 +185,7 @@ class Sandbox:
             return None
 
     def _child_config(self, req_fd: int, resp_fd: int) -> dict[str, Any]:
-        """What the child's lock-down and request loop read (``child.py``): plain JSON data."""
+        """What the child's lock-down and request loop read (``autograder.child.main``): plain JSON data."""
         lim = self.limits
         return {
             "req_fd": req_fd,

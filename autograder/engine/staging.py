@@ -2,7 +2,7 @@
 
 Layout of a staging directory (created by the trusted side, readable by the sandbox user)::
 
-    staging/harness/autograder/{__init__,engine/__init__,engine/wire,engine/memtrim,probes/*}.py  # the child needs
+    staging/harness/autograder/{__init__.py,child/,probes/}   # what runs in the child: nothing of the trusted side
     staging/release/lab3/*.py      # official release, graded modules replaced by the student's
     staging/work/                  # scratch cwd of the child (owned by the sandbox user)
 
@@ -26,6 +26,7 @@ from autograder.layout import GRADED_MODULES
 MAX_MODULE_BYTES = 1 << 20
 MAX_ZIP_ENTRIES = 20_000
 PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
+CHILD_DIR = Path(__file__).resolve().parent.parent / "child"
 
 
 @dataclass
@@ -136,14 +137,13 @@ def stage(
     data, where, notes = collect_submission(submission, graded)
     root.mkdir(mode=0o755)
     os.chmod(root, 0o755)
-    # the child-side harness: wire format + probes, nothing else of the grader
+    # the child-side harness: the child package and the probes, nothing of the trusted side
     harness = root / "harness" / "autograder"
-    (harness / "engine").mkdir(parents=True)
-    (harness / "__init__.py").write_text('"""Sandbox-side copy: probes and wire format only."""\n')
-    (harness / "engine" / "__init__.py").write_text("")
-    for name in ("wire.py", "memtrim.py"):
-        shutil.copy2(Path(__file__).with_name(name), harness / "engine" / name)
-    shutil.copytree(PROBES_DIR, harness / "probes", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    harness.mkdir(parents=True)
+    (harness / "__init__.py").write_text('"""Sandbox-side copy: the child package and the probes only."""\n')
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(CHILD_DIR, harness / "child", ignore=skip)
+    shutil.copytree(PROBES_DIR, harness / "probes", ignore=skip)
     # the release, then the student's graded modules on top
     lab3 = root / "release" / "lab3"
     shutil.copytree(release, lab3, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), symlinks=False)

@@ -92,7 +92,7 @@ class Zygote:
     @classmethod
     def fork(cls) -> Zygote:
         """Fork the zygote from the current (clean) process; call before reading graders or submissions."""
-        from autograder.engine import child as child_module  # stdlib only; kept for the forked children
+        from autograder.child import main as child_module  # stdlib only; kept for the forked children
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for stream in (sys.stdout, sys.stderr):

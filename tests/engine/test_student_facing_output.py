@@ -8,7 +8,7 @@ import re
 import pytest
 from engine_helpers import make_submission, solution_text
 
-from autograder.engine.child import is_todo_stub
+from autograder.child.main import is_todo_stub
 from autograder.engine.grade import GradeResult, TestResult
 from autograder.engine.sandbox import _student_error
 from autograder.reports import feedback_md

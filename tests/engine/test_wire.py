@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from autograder.engine import wire
+from autograder.child import wire
 
 
 def roundtrip(value):

@@ -52,7 +52,7 @@ def sandbox_processes(label: str) -> list[str]:
             continue
         if state == "Z":
             continue
-        if "autograder/engine/child.py" in cmd and label in cmd:
+        if "autograder/child/main.py" in cmd and label in cmd:
             found.append(f"{d.name}: {cmd[:120]}")
     return found
 

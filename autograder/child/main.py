@@ -1,6 +1,6 @@
 """The sandboxed child: locks itself down, then serves probe calls over the wire until told to stop.
 
-Started by :mod:`autograder.engine.sandbox` as ``python -I child.py CONFIG_JSON``, or forked from the
+Started by :mod:`autograder.engine.sandbox` as ``python -I autograder/child/main.py CONFIG_JSON``, or forked from the
 zygote (:mod:`autograder.engine.zygote`), which calls :func:`run` with the same config. Until the line
 "privileges dropped" below it runs only this file (trusted code, possibly as root inside fresh
 namespaces); after it, student code may run and nothing it sends back is trusted.
@@ -209,7 +209,7 @@ def serve(cfg: dict, notes: list[str]) -> None:
         torch.set_num_threads(int(cfg.get("threads", 1)))
     except Exception as exc:  # noqa: BLE001
         notes.append(f"torch: {exc!r}")
-    from autograder.engine import memtrim, wire
+    from autograder.child import memtrim, wire
 
     student = _Student(release, cfg.get("graded", []))
     info = {
