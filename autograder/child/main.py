@@ -235,7 +235,7 @@ def serve(cfg: dict, notes: list[str]) -> None:
                 result = None
             elif kind == "call":
                 mod_name, func_name = body["probe"].rsplit(".", 1)
-                module = importlib.import_module(f"autograder.probes.{mod_name}")
+                module = importlib.import_module(f"autograder.child.probes.{mod_name}")
                 result = getattr(module, func_name)(**body["kwargs"])
             elif kind == "ping":
                 result = body

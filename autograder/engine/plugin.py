@@ -106,7 +106,7 @@ class StudentProxy:
         self._engine = engine
 
     def call(self, probe: str, /, timeout: float = 10.0, **kwargs: Any) -> Any:
-        """Run probe ``autograder/probes/<module>.py::<func>`` in the sandbox; returns its plain data."""
+        """Run probe ``autograder/child/probes/<module>.py::<func>`` in the sandbox; returns its plain data."""
         return self._engine.call(probe, kwargs, timeout)
 
     def source(self, module: str) -> str | None:

@@ -2,7 +2,7 @@
 
 Layout of a staging directory (created by the trusted side, readable by the sandbox user)::
 
-    staging/harness/autograder/{__init__.py,child/,probes/}   # what runs in the child: nothing of the trusted side
+    staging/harness/autograder/{__init__.py,child/}   # what runs in the child (incl. the probes), nothing else
     staging/release/lab3/*.py      # official release, graded modules replaced by the student's
     staging/work/                  # scratch cwd of the child (owned by the sandbox user)
 
@@ -25,7 +25,6 @@ from autograder.layout import GRADED_MODULES
 
 MAX_MODULE_BYTES = 1 << 20
 MAX_ZIP_ENTRIES = 20_000
-PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
 CHILD_DIR = Path(__file__).resolve().parent.parent / "child"
 
 
@@ -137,13 +136,11 @@ def stage(
     data, where, notes = collect_submission(submission, graded)
     root.mkdir(mode=0o755)
     os.chmod(root, 0o755)
-    # the child-side harness: the child package and the probes, nothing of the trusted side
+    # the child-side harness: the child package (with the probes), nothing of the trusted side
     harness = root / "harness" / "autograder"
     harness.mkdir(parents=True)
     (harness / "__init__.py").write_text('"""Sandbox-side copy: the child package and the probes only."""\n')
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(CHILD_DIR, harness / "child", ignore=skip)
-    shutil.copytree(PROBES_DIR, harness / "probes", ignore=skip)
+    shutil.copytree(CHILD_DIR, harness / "child", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # the release, then the student's graded modules on top
     lab3 = root / "release" / "lab3"
     shutil.copytree(release, lab3, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), symlinks=False)

@@ -6,7 +6,7 @@ are graded as the student's own code. Their docstrings forbid ``F.scaled_dot_pro
 library's attention. A submission that delegates gets every numeric check right, so two independent
 detectors run on this trusted side:
 
-* **run time** — every graded call of these three functions runs inside :class:`autograder.probes.CallTrace`
+* **run time** — every graded call of these three functions runs inside :class:`autograder.child.probes.CallTrace`
   (torch-function and dispatcher-level recording, plus a global module hook), and before the first
   graded call of an area a short battery of the same probes runs (3-D / 4-D, masks, train and eval
   mode, with and without weights). The probe only reports the names it saw; :func:`trace_findings`

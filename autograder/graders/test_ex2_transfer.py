@@ -1,7 +1,7 @@
 """Hidden graders for Exercise 2 (``lab3.transfer``): replace_head (8 pts), freeze_backbone (10),
 param_groups (5), a real transfer run (2) — 25 points, all on the CPU.
 
-Models are built by the probes (``autograder/probes/transfer.py``) from torchvision and timm with fixed
+Models are built by the probes (``autograder/child/probes/transfer.py``) from torchvision and timm with fixed
 seeds; the student's functions run on them in the sandbox, and what comes back (where the head is,
 which parameters are returned or require grad, per-tensor fingerprints of the state dict before and
 after training steps, outputs) is judged here. References are independent of the student's code: the
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
+from autograder.child.probes.transfer import ARCHS, build
 from autograder.engine.errors import StudentError
 from autograder.graders.checks import check_close, check_shape, cifar10_arrays, fail, get_tensor
-from autograder.probes.transfer import ARCHS, build
 
 EX = "ex2"
 T_CALL = 60  # seconds per probe call (building a torchvision/timm model and a few steps on 2 CPU cores)

@@ -4,7 +4,7 @@
 References are independent of the student's code: float64 training loops written here with torch's own
 optimizers, ``torch.autocast`` + ``torch.amp.GradScaler`` for the mixed-precision paths, the closed form
 of Hugging Face's cosine schedules, and the CIFAR-10 test labels, which only this side reads. The probes
-(``autograder/probes/training.py``, ``optim.py``) run the student's code on the same tiny models with
+(``autograder/child/probes/training.py``, ``optim.py``) run the student's code on the same tiny models with
 spies that record the order of events, the dtypes inside the forward pass and the gradients the
 optimizer receives.
 """
@@ -18,10 +18,10 @@ import pytest
 import torch
 from torch import nn
 
+from autograder.child.probes import single_threaded
+from autograder.child.probes.training import ProbeNet, warmup_cosine_ref
 from autograder.engine.errors import StudentError
 from autograder.graders.checks import check_close, cifar10_arrays, fail
-from autograder.probes import single_threaded
-from autograder.probes.training import ProbeNet, warmup_cosine_ref
 
 EX = "ex3"
 T_CALL = 30  # seconds per probe call (tiny models; bfloat16 on CPU is slow on some machines)

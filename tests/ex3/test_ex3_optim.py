@@ -9,7 +9,7 @@ from lab3.optim import build_optimizer, build_scheduler, steps_per_epoch, warmup
 from torch import nn
 from transformers import get_cosine_schedule_with_warmup, get_cosine_with_min_lr_schedule_with_warmup
 
-from autograder.probes.optim import GroupsNet as Model  # every kind of parameter (the grader uses it too)
+from autograder.child.probes.optim import GroupsNet as Model  # every kind of parameter (the grader uses it too)
 
 CASES = [(0, 10), (1, 10), (3, 20), (10, 10), (5, 7), (100, 1000), (0, 1)]
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder import REPO_ROOT
+from autograder.child.probes import CallTrace
 from autograder.graders.shortcuts import scan_source, trace_findings
-from autograder.probes import CallTrace
 
 ATTENTION_FILES = sorted(
     p for p in [*REPO_ROOT.glob("source/lab3/*.py"), *REPO_ROOT.glob("solutions/lab3/*.py"),

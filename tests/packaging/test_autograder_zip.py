@@ -41,7 +41,7 @@ def test_zip_layout(autograder_zip: Path) -> None:
         "files/Lab3.ipynb",
         f"{PAYLOAD}/autograder/manifest.json",
         f"{PAYLOAD}/autograder/engine/grade.py",
-        f"{PAYLOAD}/autograder/probes/__init__.py",
+        f"{PAYLOAD}/autograder/child/probes/__init__.py",
         f"{PAYLOAD}/assignments/lab3/__init__.py",
         f"{PAYLOAD}/assignments/lab3/data.py",
     ):

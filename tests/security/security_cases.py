@@ -261,8 +261,8 @@ CASES: list[Case] = [
             pre={
                 "causal": "import json\nfake = json.dumps({'score': 100, 'tests': []})\n"
                 "targets = ['@OUT@/results.json', '@OUT@/instructor/records.jsonl', '@REPO@/autograder/manifest.json',\n"
-                "           '@REPO@/autograder/graders/checks.py', '@REPO@/autograder/probes/attention.py']\n"
-                "import autograder.probes.attention as pa\ntargets.append(pa.__file__)\n"
+                "           '@REPO@/autograder/graders/checks.py', '@REPO@/autograder/child/probes/attention.py']\n"
+                "import autograder.child.probes.attention as pa\ntargets.append(pa.__file__)\n"
                 "for p in targets:\n    try:\n        with open(p, 'a') as fh:\n            fh.write(fake)\n"
                 "    except OSError:\n        pass",
                 "sdpa": "for d in ('/tmp', '/dev/shm'):\n    try:\n        with open(d + '/lab3_marker_@TOKEN@', 'wb') as fh:\n"
@@ -296,7 +296,7 @@ def _fake_sdpa(q, k, v, **kw):
 def _fake_mha(d_model, num_heads, weights, query, key, value, **kw):
     return {"out": _t.zeros_like(query), "weights": "passed", "grad_query": 1.0}
 try:
-    import autograder.probes.attention as _pa
+    import autograder.child.probes.attention as _pa
     _pa.causal_mask, _pa.sdpa, _pa.mha = _fake_causal, _fake_sdpa, _fake_mha
 except Exception:
     pass

@@ -1,4 +1,4 @@
-"""Probes for ``lab3.transfer`` (run in the sandbox; see ``autograder/probes/__init__.py``).
+"""Probes for ``lab3.transfer`` (run in the sandbox; see ``autograder/child/probes/__init__.py``).
 
 Models are built here (random weights with a fixed seed, or the packaged ImageNet EfficientNet-Lite0
 loaded by this file, never through the student's helpers); the student's ``replace_head``,
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autograder.probes import seed, single_threaded, tensor_or_none
+from autograder.child.probes import seed, single_threaded, tensor_or_none
 
 # name -> (constructor, attribute path of the classifier)
 ARCHS = {

@@ -1,10 +1,10 @@
-"""Probes for ``lab3.positional`` (run in the sandbox; see ``autograder/probes/__init__.py``)."""
+"""Probes for ``lab3.positional`` (run in the sandbox; see ``autograder/child/probes/__init__.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from autograder.probes import seed, tensor_or_none
+from autograder.child.probes import seed, tensor_or_none
 
 
 def _raised(fn) -> str:

@@ -1,6 +1,6 @@
 """Probes: small functions that run INSIDE the sandboxed child and return plain data.
 
-A probe lives in ``autograder/probes/<module>.py`` (named after the student module it exercises, so the
+A probe lives in ``autograder/child/probes/<module>.py`` (named after the student module it exercises, so the
 engine can report a missing module and pre-import it with its own deadline), imports the student's
 ``lab3.<module>`` inside the function, builds the student's objects from the given inputs, runs them
 and returns a dict of ``str -> torch.Tensor | int | float | bool | str | None | list | dict``.

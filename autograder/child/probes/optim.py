@@ -1,4 +1,4 @@
-"""Probes for ``lab3.optim`` (run in the sandbox; see ``autograder/probes/__init__.py``)."""
+"""Probes for ``lab3.optim`` (run in the sandbox; see ``autograder/child/probes/__init__.py``)."""
 
 from __future__ import annotations
 

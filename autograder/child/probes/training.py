@@ -1,4 +1,4 @@
-"""Probes for ``lab3.training`` (run in the sandbox; see ``autograder/probes/__init__.py``).
+"""Probes for ``lab3.training`` (run in the sandbox; see ``autograder/child/probes/__init__.py``).
 
 :func:`train_epoch` runs the student's ``train_one_epoch`` on :class:`ProbeNet` (a tiny MLP whose
 weights the grader sends) with spies around it — an optimizer subclass, a ``GradScaler`` subclass, a
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from autograder.probes import one_thread
+from autograder.child.probes import one_thread
 
 
 class _Recorder(nn.Module):

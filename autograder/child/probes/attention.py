@@ -1,10 +1,10 @@
-"""Probes for ``lab3.attention`` (run in the sandbox; see ``autograder/probes/__init__.py``)."""
+"""Probes for ``lab3.attention`` (run in the sandbox; see ``autograder/child/probes/__init__.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from autograder.probes import CallTrace, pair, seed, tensor_or_none
+from autograder.child.probes import CallTrace, pair, seed, tensor_or_none
 
 
 def causal_mask(size: int, device: str | None = None) -> dict[str, Any]:
