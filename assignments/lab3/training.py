@@ -220,28 +220,15 @@ def fit(
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
     use_scaler = amp and (amp_dtype or default_amp_dtype(device)) == torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-
-    writer = None
-    if log_dir is not None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(log_dir=str(log_dir))
+    writer = _summary_writer(log_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt is not None:
         ckpt.mkdir(parents=True, exist_ok=True)
-
     history: list[dict[str, float]] = []
     start_epoch, global_step, best = 0, 0, -math.inf
     if resume and ckpt is not None and (ckpt / "last.pt").exists():
-        state = torch.load(ckpt / "last.pt", map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, global_step = state["epoch"], state["global_step"]
-        best, history = state["best"], list(state["history"])
+        start_epoch, global_step, best, history = _resume(ckpt / "last.pt", model, optimizer, scheduler, scaler,
+                                                          device)
 
     # Log the gradient norm even without clipping: clipping to +inf measures it and changes nothing.
     clip = max_grad_norm if max_grad_norm is not None else (math.inf if writer is not None else None)
@@ -269,45 +256,14 @@ def fit(
                 global_step=global_step,
             )
             global_step = stats["global_step"]
-            row: dict[str, float] = {"epoch": epoch + 1, "train_loss": stats["loss"]}
-            if val_loader is not None:
-                val = evaluate(model, val_loader, device=device, amp=amp)
-                row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-            if train_eval_loader is not None:
-                row["train_accuracy"] = evaluate(model, train_eval_loader, device=device, amp=amp)["accuracy"]
-            row.update(
-                lr=_current_lr(optimizer),
-                samples_per_s=stats["samples_per_s"],
-                epoch_time_s=time.perf_counter() - t0,
-                global_step=global_step,
-            )
+            row = _epoch_row(epoch, stats, model, optimizer, val_loader, train_eval_loader, device, amp, t0)
             history.append(row)
-            if writer is not None:
-                for key, value in row.items():
-                    if key not in ("epoch", "global_step"):
-                        writer.add_scalar(f"epoch/{key}", value, epoch + 1)
-                writer.flush()
+            _log_epoch(writer, row, epoch)
             bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_accuracy") if k in row})
-
             metric = row.get("val_accuracy", -row["train_loss"])
             if ckpt is not None:
-                if metric > best:
-                    torch.save(
-                        {"model": model.state_dict(), "epoch": epoch + 1, "metric": metric}, ckpt / "best.pt"
-                    )
-                torch.save(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "scaler": scaler.state_dict(),
-                        "epoch": epoch + 1,
-                        "global_step": global_step,
-                        "best": max(best, metric),
-                        "history": history,
-                    },
-                    ckpt / "last.pt",
-                )
+                _save_checkpoints(ckpt, model, optimizer, scheduler, scaler, epoch, global_step, metric, best,
+                                  history)
             best = max(best, metric)
             if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
                 break
@@ -318,6 +274,78 @@ def fit(
     if restore_best and ckpt is not None and (ckpt / "best.pt").exists():
         model.load_state_dict(torch.load(ckpt / "best.pt", map_location=device, weights_only=True)["model"])
     return history
+
+
+def _summary_writer(log_dir: str | Path | None) -> Any:
+    """A TensorBoard ``SummaryWriter`` for ``log_dir`` (``None`` when no folder is given)."""
+    if log_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+            scaler: torch.amp.GradScaler, device: torch.device) -> tuple[int, int, float, list[dict[str, float]]]:
+    """Load ``last.pt`` into the training objects; returns ``(epoch, global_step, best metric, history)``."""
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    return state["epoch"], state["global_step"], state["best"], list(state["history"])
+
+
+def _epoch_row(epoch: int, stats: dict[str, float], model: nn.Module, optimizer: torch.optim.Optimizer,
+               val_loader: Iterable | None, train_eval_loader: Iterable | None, device: torch.device, amp: bool,
+               t0: float) -> dict[str, float]:
+    """One history entry: the epoch's training figures plus the evaluations asked for."""
+    row: dict[str, float] = {"epoch": epoch + 1, "train_loss": stats["loss"]}
+    if val_loader is not None:
+        val = evaluate(model, val_loader, device=device, amp=amp)
+        row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+    if train_eval_loader is not None:
+        row["train_accuracy"] = evaluate(model, train_eval_loader, device=device, amp=amp)["accuracy"]
+    row.update(
+        lr=_current_lr(optimizer),
+        samples_per_s=stats["samples_per_s"],
+        epoch_time_s=time.perf_counter() - t0,
+        global_step=stats["global_step"],
+    )
+    return row
+
+
+def _log_epoch(writer: Any, row: dict[str, float], epoch: int) -> None:
+    """Per-epoch TensorBoard scalars ``epoch/<key>``."""
+    if writer is None:
+        return
+    for key, value in row.items():
+        if key not in ("epoch", "global_step"):
+            writer.add_scalar(f"epoch/{key}", value, epoch + 1)
+    writer.flush()
+
+
+def _save_checkpoints(ckpt: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                      scaler: torch.amp.GradScaler, epoch: int, global_step: int, metric: float, best: float,
+                      history: list[dict[str, float]]) -> None:
+    """``best.pt`` when ``metric`` beats ``best``; ``last.pt`` (everything needed to resume) always."""
+    if metric > best:
+        torch.save({"model": model.state_dict(), "epoch": epoch + 1, "metric": metric}, ckpt / "best.pt")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict(),
+            "epoch": epoch + 1,
+            "global_step": global_step,
+            "best": max(best, metric),
+            "history": history,
+        },
+        ckpt / "last.pt",
+    )
 
 
 def _is_oom(error: BaseException) -> bool:
