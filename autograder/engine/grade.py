@@ -78,7 +78,7 @@ def _hidden_paths(out: Path, graders: Path, manifest_path: Path) -> list[str]:
         str(manifest_mod.GRADERS_DIR),
         str(manifest_mod.MANIFEST_PATH),
     }
-    for rel in ("source", "solutions", "tests", "autograder/dist", "examples", "runs", "data", ".git"):
+    for rel in ("source", "solutions", "tests", "results", "autograder/dist", "examples", "runs", "data", ".git"):
         paths.add(str(REPO_ROOT / rel))
     for env in ("LAB3_DATA_DIR", "LAB3_SST2_DIR"):  # data with test labels: graders send what probes need
         if os.environ.get(env):
