@@ -39,8 +39,10 @@ def test_solution_full_marks_and_outputs(sol_result):
     assert r.score == r.max_score == 21, [(t.id, t.output) for t in r.tests if t.status != "passed"]
     out = Path(r.out)
     data = json.loads((out / "results.json").read_text())
-    assert data["score"] == 21 and len(data["tests"]) == 16
-    assert {tuple(t["tags"][:1]) for t in data["tests"]} == {("ex1",)}
+    graded = [t for t in data["tests"] if "notebook" not in t["tags"]]  # + 0-point notebook status
+    assert data["score"] == 21 and len(graded) == len(r.tests) == 17
+    assert {tuple(t["tags"][:1]) for t in graded} == {("ex1",)}
+    assert [t["name"] for t in data["tests"] if t not in graded] == ["Written answers and figures: not submitted"]
     assert "Score: 21 / 21" in (out / "feedback.md").read_text()
     assert (out / "instructor" / "log.txt").exists() and (out / "instructor" / "session.log").exists()
 

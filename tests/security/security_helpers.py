@@ -12,10 +12,10 @@ REPO = Path(__file__).resolve().parents[2]
 GUARDED = [
     REPO / "autograder" / "graders" / name for name in ("conftest.py", "checks.py", "test_ex1_attention.py")
 ]
-GUARDED += [REPO / "autograder" / "probes" / "attention.py", REPO / "autograder" / "probes" / "__init__.py"]
+GUARDED += [REPO / "autograder" / "child" / "probes" / name for name in ("attention.py", "__init__.py")]
 PAYLOAD_SCAN = [
     REPO / "autograder" / "graders",
-    REPO / "autograder" / "probes",
+    REPO / "autograder" / "child" / "probes",
     REPO / "autograder" / "manifest.json",
     REPO / "source" / "lab3",
 ]
