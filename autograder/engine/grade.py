@@ -225,8 +225,6 @@ def grade_submission(
         error=str(run.fault) if run.fault else "",
     )
     _add_written_answers(result, submission, release)
-    if only_tags:  # a partial run (--only) reports the graded tests alone, not the notebook's status
-        result.answers = None
     _write_outputs(result, out, instr, log_lines)
     return result
 

@@ -67,6 +67,6 @@ def test_stage_layout_and_missing_module_never_gets_the_solution(tmp_path):
     assert "BEGIN SOLUTION" not in (lab3 / "attention.py").read_text()
     assert (staged.root / "harness" / "autograder" / "child" / "probes" / "attention.py").exists()
     assert not (staged.root / "harness" / "autograder" / "engine").exists()  # nothing of the trusted side
-    assert (staged.root / "harness" / "autograder" / "engine" / "wire.py").exists()
+    assert (staged.root / "harness" / "autograder" / "child" / "wire.py").exists()
     assert not (staged.root / "harness" / "autograder" / "graders").exists()
     assert oct(os.stat(staged.root / "work").st_mode & 0o777) == "0o700"

@@ -151,6 +151,7 @@ def test_settings_baked_into_the_zip(submissions, tmp_path) -> None:
     root = gradescope_tree(zip_path, tmp_path / "autograder", submissions["stubs"])
     assert run_autograder(root).returncode == 0
     tests = json.loads((root / "results" / "results.json").read_text())["tests"]
+    tests = [t for t in tests if "notebook" not in t["tags"]]  # the notebook's 0-point status comes on top
     assert tests and all("causal_mask" in t["tags"] and t["status"] == "failed" for t in tests)
 
 
