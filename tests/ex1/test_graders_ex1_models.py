@@ -45,13 +45,15 @@ MUTANTS = [
             "test_encoder_layer_pre_norm": "computed as post-norm",
             "test_encoder_layer_masks": "differs from the reference",
             "test_encoder_layer_backward": "differs from the reference",
+            "test_encoder_layer_other_masks_and_activation": "differs from the reference",
         },
     ),
     (
         Mutation("encoder_activation_ignored", "transformer",
                  "ff = self.linear2(self.dropout(self.activation(self.linear1(h))))",
                  "ff = self.linear2(self.dropout(F.relu(self.linear1(h))))"),
-        {"test_encoder_layer_pre_norm": "uses relu instead of self.activation"},
+        {"test_encoder_layer_pre_norm": "uses relu instead of self.activation",
+         "test_encoder_layer_other_masks_and_activation": "activation=torch.tanh"},
     ),
     (
         Mutation("patch_column_major", "vit",
@@ -81,7 +83,7 @@ def test_graders_name_the_mistakes(tmp_path: Path, group: list[tuple[Mutation, d
         submission, tmp_path / "out", only_tags=FAST_TAGS, manifest=tmp_path / "none.json"
     )
     outcome = {t.id.split("::")[1]: t for t in result.tests}
-    assert len(outcome) == 12, sorted(outcome)
+    assert len(outcome) == 13, sorted(outcome)
     expected = {name: phrase for _, exp in group for name, phrase in exp.items()}
     failed = {name for name, t in outcome.items() if t.status != "passed"}
     assert failed == set(expected), {n: outcome[n].output[:200] for n in failed ^ set(expected)}
