@@ -299,12 +299,7 @@ def _write(path: Path, text: str) -> None:
 
 def remove_stale_cgroups(session_pid: int) -> None:
     """Kill and remove the cgroups that a (killed) session with this pid left behind."""
-    for version in ("v2", "v1"):
-        parents = cgroup_parents(version) if version == _cgroup_kind() else []
-        for parent in parents:
-            for d in parent.glob(f"{CGROUP_PREFIX}{session_pid}-*"):
-                CGroup(version, [d]).remove()
-
-
-def _cgroup_kind() -> str:
-    return "v2" if (Path("/sys/fs/cgroup") / "cgroup.controllers").exists() else "v1"
+    version = "v2" if (Path("/sys/fs/cgroup") / "cgroup.controllers").exists() else "v1"
+    for parent in cgroup_parents(version):
+        for d in parent.glob(f"{CGROUP_PREFIX}{session_pid}-*"):
+            CGroup(version, [d]).remove()
