@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -49,6 +50,157 @@ class LabelsConfig:
         )
 
 
+class _Data(NamedTuple):
+    """CIFAR-10 for experiment 1: the training split, its nested subsets by label count, the test subset."""
+
+    train_x: np.ndarray  # (50000, 32, 32, 3) uint8
+    train_y: np.ndarray  # (50000,) int64
+    subsets: dict[int, np.ndarray]  # number of labels -> sorted training indices (nested, stratified)
+    test_x: np.ndarray  # (M, 32, 32, 3) uint8
+    test_y: torch.Tensor  # (M,) int64
+
+    def train(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``n``-label training subset: uint8 images ``(n, 3, 32, 32)`` and labels ``(n,)``."""
+        return _chw(self.train_x[self.subsets[n]]), torch.from_numpy(self.train_y[self.subsets[n]])
+
+
+def _load_data(cfg: LabelsConfig, seed: int) -> _Data:
+    """CIFAR-10 with a stratified test subset and one nested training subset per label count."""
+    train_x, train_y = _arrays(cifar10(train=True))
+    test_x, test_y = _arrays(cifar10(train=False))
+    test_idx = _subset(test_y, range(10), cfg.test_per_class, seed)
+    subsets = {n: _subset(train_y, range(10), n // 10, seed) for n in cfg.labels}
+    return _Data(train_x, train_y, subsets, test_x[test_idx], torch.from_numpy(test_y[test_idx]))
+
+
+@dataclass
+class _Recorder:
+    """Collects the rows of experiment 1; logs accuracy and time to TensorBoard and prints them."""
+
+    writer: Any
+    rows: list[dict] = field(default_factory=list)
+
+    def __call__(self, method: str, n: int, acc: float, info: dict) -> None:
+        self.rows.append(
+            {
+                "method": method,
+                "labels": n,
+                "test_accuracy": round(acc, 4),
+                "train_time_s": round(info["train_time_s"], 2),
+                "images_seen": info["images_seen"],
+            }
+        )
+        self.writer.add_scalar(f"test_accuracy/{method}", acc, n)
+        self.writer.add_scalar(f"train_time_s/{method}", info["train_time_s"], n)
+        tqdm.write(
+            f"[labels] {method:8s} n={n:5d}: test acc {acc:.3f}, {info['train_time_s']:.1f} s, "
+            f"{info['images_seen']} images seen"
+        )
+
+
+def _features_runs(
+    data: _Data, cfg: LabelsConfig, record: _Recorder, bar: tqdm, *, seed: int, device: torch.device
+) -> None:
+    """Frozen EfficientNet-Lite0 (features of the largest subset extracted once), a linear probe per label count."""
+    backbone = transfer.load_pretrained("efficientnet_lite0")
+    largest = data.subsets[max(cfg.labels)]
+    feats_train, t_train, _ = cached_features(
+        backbone, data.train_x[largest], "cifar10_train", image_size=cfg.feature_size, device=device
+    )  # (L, 1280)
+    feats_test, _, _ = cached_features(
+        backbone, data.test_x, "cifar10_test", image_size=cfg.feature_size, device=device
+    )  # (M, 1280)
+    for n in cfg.labels:
+        pos = np.searchsorted(largest, data.subsets[n])  # the nested subset inside the largest one
+        start = time.perf_counter()
+        probe = train_linear_probe(
+            feats_train[pos],
+            torch.from_numpy(data.train_y[data.subsets[n]]),
+            10,
+            epochs=cfg.probe_epochs,
+            seed=seed,
+            writer=record.writer,
+            tag=f"features/n={n}",
+        )
+        t_probe = time.perf_counter() - start
+        acc = _accuracy(probe(feats_test), data.test_y)
+        record("features", n, acc, {"train_time_s": t_train * n / len(largest) + t_probe, "images_seen": n})
+        bar.update()
+
+
+def _scratch_run(
+    n: int, data: _Data, cfg: LabelsConfig, *, seed: int, device: torch.device, writer: Any
+) -> tuple[float, dict]:
+    """A SmallCNN trained from scratch on ``n`` labels (32x32 images): test accuracy and the fit's info."""
+    x, y = data.train(n)
+    epochs = int(np.clip(cfg.scratch_images // n, 10, 60))
+    fit = FitConfig(epochs=epochs, batch_size=min(128, max(32, n // 8)), lr=0.05)
+    model = SmallCNN(num_classes=10, width=cfg.scratch_width)
+    info = fit_images(
+        model,
+        x,
+        y,
+        fit,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
+        device=device,
+        writer=writer,
+        tag=f"scratch/n={n}",
+        seed=seed,
+        desc=f"scratch n={n}",
+    )
+    logits = predict_images(
+        model, _chw(data.test_x), image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD, device=device
+    )
+    return _accuracy(logits, data.test_y), info
+
+
+def _finetune_run(
+    n: int, data: _Data, cfg: LabelsConfig, *, seed: int, device: torch.device, writer: Any
+) -> tuple[float, dict]:
+    """EfficientNet-Lite0 fine-tuned on ``n`` labels (AdamW over your param_groups): test accuracy and info."""
+    model = transfer.load_pretrained("efficientnet_lite0")
+    head = transfer.replace_head(model, 10)
+    epochs = int(np.clip(cfg.finetune_images // n, 1, 10))
+    fit = FitConfig(
+        epochs=epochs,
+        batch_size=32,
+        lr=3e-3,
+        backbone_lr=3e-4,
+        weight_decay=0.01,
+        image_size=cfg.finetune_size,
+    )
+    opt = torch.optim.AdamW(
+        transfer.param_groups(model, head, fit.backbone_lr, fit.lr, weight_decay=fit.weight_decay)
+    )
+    mean, std = model.pretrained_cfg["mean"], model.pretrained_cfg["std"]
+    x, y = data.train(n)
+    info = fit_images(
+        model,
+        x,
+        y,
+        fit,
+        mean=mean,
+        std=std,
+        optimizer=opt,
+        device=device,
+        writer=writer,
+        tag=f"finetune/n={n}",
+        seed=seed,
+        desc=f"finetune n={n}",
+    )
+    logits = predict_images(
+        model,
+        _chw(data.test_x),
+        image_size=cfg.finetune_size,
+        mean=mean,
+        std=std,
+        batch_size=64,
+        device=device,
+    )
+    return _accuracy(logits, data.test_y), info
+
+
 def labels_experiment(
     config: LabelsConfig | None = None,
     *,
@@ -70,135 +222,24 @@ def labels_experiment(
     device = device or get_device()
     out = _out_dir(out_dir)
     writer = _writer("ex2/labels")
-    train_x, train_y = _arrays(cifar10(train=True))
-    test_x, test_y = _arrays(cifar10(train=False))
-    test_idx = _subset(test_y, range(10), cfg.test_per_class, seed)
-    test_x, test_y = test_x[test_idx], test_y[test_idx]
-    test_y_t = torch.from_numpy(test_y)
-    subsets = {n: _subset(train_y, range(10), n // 10, seed) for n in cfg.labels}
-    rows = []
-
-    def record(method: str, n: int, acc: float, info: dict, **extra) -> None:
-        row = {
-            "method": method,
-            "labels": n,
-            "test_accuracy": round(acc, 4),
-            "train_time_s": round(info["train_time_s"], 2),
-            "images_seen": info["images_seen"],
-            **extra,
-        }
-        rows.append(row)
-        writer.add_scalar(f"test_accuracy/{method}", acc, n)
-        writer.add_scalar(f"train_time_s/{method}", info["train_time_s"], n)
-        tqdm.write(
-            f"[labels] {method:8s} n={n:5d}: test acc {acc:.3f}, {info['train_time_s']:.1f} s, "
-            f"{info['images_seen']} images seen"
-        )
-
+    data = _load_data(cfg, seed)
+    record = _Recorder(writer)
     with tqdm(total=len(cfg.labels) * len(methods), desc="exp 1: labels") as bar:
         if "features" in methods:
-            backbone = transfer.load_pretrained("efficientnet_lite0")
-            largest = subsets[max(cfg.labels)]
-            feats_train, t_train, _ = cached_features(
-                backbone, train_x[largest], "cifar10_train", image_size=cfg.feature_size, device=device
-            )
-            feats_test, _, _ = cached_features(
-                backbone, test_x, "cifar10_test", image_size=cfg.feature_size, device=device
-            )
-            for n in cfg.labels:
-                pos = np.searchsorted(largest, subsets[n])  # the nested subset inside the largest one
-                start = time.perf_counter()
-                probe = train_linear_probe(
-                    feats_train[pos],
-                    torch.from_numpy(train_y[subsets[n]]),
-                    10,
-                    epochs=cfg.probe_epochs,
-                    seed=seed,
-                    writer=writer,
-                    tag=f"features/n={n}",
-                )
-                t_probe = time.perf_counter() - start
-                acc = _accuracy(probe(feats_test), test_y_t)
-                record(
-                    "features",
-                    n,
-                    acc,
-                    {"train_time_s": t_train * n / len(largest) + t_probe, "images_seen": n},
-                )
-                bar.update()
+            _features_runs(data, cfg, record, bar, seed=seed, device=device)
         if "scratch" in methods:
             for n in cfg.labels:
-                x, y = _chw(train_x[subsets[n]]), torch.from_numpy(train_y[subsets[n]])
-                epochs = int(np.clip(cfg.scratch_images // n, 10, 60))
-                fit = FitConfig(epochs=epochs, batch_size=min(128, max(32, n // 8)), lr=0.05)
-                model = SmallCNN(num_classes=10, width=cfg.scratch_width)
-                info = fit_images(
-                    model,
-                    x,
-                    y,
-                    fit,
-                    mean=CIFAR10_MEAN,
-                    std=CIFAR10_STD,
-                    device=device,
-                    writer=writer,
-                    tag=f"scratch/n={n}",
-                    seed=seed,
-                    desc=f"scratch n={n}",
-                )
-                logits = predict_images(
-                    model, _chw(test_x), image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD, device=device
-                )
-                record("scratch", n, _accuracy(logits, test_y_t), info)
+                record("scratch", n, *_scratch_run(n, data, cfg, seed=seed, device=device, writer=writer))
                 bar.update()
         if "finetune" in methods:
             for n in cfg.labels:
-                if n not in cfg.finetune_labels:
-                    bar.update()
-                    continue
-                model = transfer.load_pretrained("efficientnet_lite0")
-                head = transfer.replace_head(model, 10)
-                epochs = int(np.clip(cfg.finetune_images // n, 1, 10))
-                fit = FitConfig(
-                    epochs=epochs,
-                    batch_size=32,
-                    lr=3e-3,
-                    backbone_lr=3e-4,
-                    weight_decay=0.01,
-                    image_size=cfg.finetune_size,
-                )
-                opt = torch.optim.AdamW(
-                    transfer.param_groups(model, head, fit.backbone_lr, fit.lr, weight_decay=fit.weight_decay)
-                )
-                mean, std = model.pretrained_cfg["mean"], model.pretrained_cfg["std"]
-                x, y = _chw(train_x[subsets[n]]), torch.from_numpy(train_y[subsets[n]])
-                info = fit_images(
-                    model,
-                    x,
-                    y,
-                    fit,
-                    mean=mean,
-                    std=std,
-                    optimizer=opt,
-                    device=device,
-                    writer=writer,
-                    tag=f"finetune/n={n}",
-                    seed=seed,
-                    desc=f"finetune n={n}",
-                )
-                logits = predict_images(
-                    model,
-                    _chw(test_x),
-                    image_size=cfg.finetune_size,
-                    mean=mean,
-                    std=std,
-                    batch_size=64,
-                    device=device,
-                )
-                record("finetune", n, _accuracy(logits, test_y_t), info)
+                if n in cfg.finetune_labels:  # fine-tuning is the slow one: only these label counts
+                    record("finetune", n, *_finetune_run(n, data, cfg, seed=seed, device=device, writer=writer))
                 bar.update()
     writer.close()
+    rows = record.rows
     for row in rows:
-        row.update(test_images=len(test_y), device=device.type, quick=quick_mode())
+        row.update(test_images=len(data.test_y), device=device.type, quick=quick_mode())
     save_csv(rows, out / "labels.csv")
     plot_labels(rows, out / "labels.png")
     return rows
