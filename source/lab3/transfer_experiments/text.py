@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -71,6 +72,133 @@ def _sentence_features(
     return torch.cat(cls), torch.cat(mean)
 
 
+class _Sentences(NamedTuple):
+    """The balanced SST-2 training sentences and the test sentences, with their labels."""
+
+    train_s: list[str]
+    train_y: torch.Tensor  # (N,) int64
+    test_s: list[str]
+    test_y: torch.Tensor  # (M,) int64
+
+
+def _load_sentences(cfg: TextConfig, seed: int) -> _Sentences:
+    """A class-balanced SST-2 training subset; the test split (balanced too when a subset is asked for)."""
+    train = _balanced(sst2("train"), cfg.train_sentences, seed)
+    test = sst2("test")
+    if cfg.test_sentences < len(test):
+        test = _balanced(test, cfg.test_sentences, seed)
+    train_s, train_y = [s for s, _ in train], torch.tensor([y for _, y in train])
+    test_s, test_y = [s for s, _ in test], torch.tensor([y for _, y in test])
+    return _Sentences(train_s, train_y, test_s, test_y)
+
+
+@dataclass
+class _Recorder:
+    """Collects the rows of experiment 3 and prints each one."""
+
+    train_sentences: int
+    rows: list[dict] = field(default_factory=list)
+
+    def __call__(self, method: str, acc: float, t: float, trainable: int, epochs: int, what: str) -> None:
+        self.rows.append(
+            {
+                "method": method,
+                "train_sentences": self.train_sentences,
+                "test_accuracy": round(acc, 4),
+                "train_time_s": round(t, 2),
+                "trainable_params": trainable,
+                "epochs": epochs,
+                "sentence_vector": what,
+            }
+        )
+        tqdm.write(f"[text] {method}: test acc {acc:.3f}, {t:.1f} s")
+
+
+def _train_head(
+    head: nn.Module, f_tr: torch.Tensor, train_y: torch.Tensor, cfg: TextConfig, writer: Any, method: str
+) -> None:
+    """Train ``head`` on the frozen sentence vectors ``f_tr`` ``(N, H)``: full batch, AdamW, loss logged per epoch."""
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.head_lr, weight_decay=1e-3)
+    for epoch in range(cfg.head_epochs):
+        loss = F.cross_entropy(head(f_tr), train_y)  # head(f_tr): (N, 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        writer.add_scalar(f"{method}/train_loss", float(loss.detach()), epoch)
+
+
+def _feature_extraction(
+    data: _Sentences, cfg: TextConfig, record: _Recorder, *, writer: Any, seed: int, device: torch.device
+) -> None:
+    """Frozen encoder, sentence vectors computed once, a linear head on the ``[CLS]`` and on the mean vectors."""
+    seed_everything(seed)
+    model, tokenizer = transfer.text_classifier(2, mode="features")
+    model.to(device).eval()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    bs = cfg.batch_size * 4
+    start = time.perf_counter()
+    cls_tr, mean_tr = _sentence_features(model, tokenizer, data.train_s, cfg.max_length, bs, device)  # (N, H) each
+    t_feats = time.perf_counter() - start
+    cls_te, mean_te = _sentence_features(model, tokenizer, data.test_s, cfg.max_length, bs, device)  # (M, H) each
+    variants = (
+        ("features", "[CLS] pooler (the model's own head input)", cls_tr, cls_te, model.classifier.cpu()),
+        (
+            "features-mean",
+            "mean of the token vectors (how all-MiniLM-L6-v2 was trained)",
+            mean_tr,
+            mean_te,
+            nn.Linear(mean_tr.shape[1], 2),
+        ),
+    )
+    for method, what, f_tr, f_te, head in variants:
+        start = time.perf_counter()
+        _train_head(head, f_tr, data.train_y, cfg, writer, method)
+        t = t_feats + time.perf_counter() - start
+        with torch.no_grad():
+            acc = _accuracy(head(f_te), data.test_y)
+        record(method, acc, t, trainable, cfg.head_epochs, what)
+
+
+def _finetune(
+    model: nn.Module, tokenizer: Any, data: _Sentences, cfg: TextConfig, *, writer: Any, device: torch.device
+) -> float:
+    """Train every layer with AdamW (linear warmup over 10 % of the steps, then linear decay); returns seconds."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    steps = cfg.finetune_epochs * -(-len(data.train_s) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, (steps - s) / steps)
+    )
+    start, step = time.perf_counter(), 0
+    model.train()
+    for _ in tqdm(range(cfg.finetune_epochs), desc="text fine-tune"):
+        perm = torch.randperm(len(data.train_s)).tolist()
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            batch = _encode(tokenizer, [data.train_s[j] for j in idx], cfg.max_length, device)
+            loss = F.cross_entropy(model(**batch).logits, data.train_y[idx].to(device))  # logits: (B, 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            writer.add_scalar("finetune/train_loss", float(loss.detach()), step)
+    return time.perf_counter() - start
+
+
+@torch.inference_mode()
+def _predict(
+    model: nn.Module, tokenizer: Any, sentences: list[str], max_length: int, batch_size: int, device: torch.device
+) -> torch.Tensor:
+    """Logits ``(M, 2)`` of ``model`` (eval mode) on ``sentences``, in batches, on the CPU."""
+    model.eval()
+    return torch.cat(
+        [
+            model(**_encode(tokenizer, sentences[i : i + batch_size], max_length, device)).logits.float().cpu()
+            for i in tqdm(range(0, len(sentences), batch_size), desc="evaluate", leave=False)
+        ]
+    )
+
+
 def text_experiment(
     config: TextConfig | None = None,
     *,
@@ -88,110 +216,22 @@ def text_experiment(
     device = device or get_device()
     out = _out_dir(out_dir)
     writer = _writer("ex2/text")
-    train = _balanced(sst2("train"), cfg.train_sentences, seed)
-    test = sst2("test")
-    if cfg.test_sentences < len(test):
-        test = _balanced(test, cfg.test_sentences, seed)
-    train_s, train_y = [s for s, _ in train], torch.tensor([y for _, y in train])
-    test_s, test_y = [s for s, _ in test], torch.tensor([y for _, y in test])
-    rows = []
-    bs = cfg.batch_size * 4
-
-    @torch.inference_mode()
-    def predict(model, tokenizer) -> torch.Tensor:
-        model.eval()
-        return torch.cat(
-            [
-                model(**_encode(tokenizer, test_s[i : i + bs], cfg.max_length, device)).logits.float().cpu()
-                for i in tqdm(range(0, len(test_s), bs), desc="evaluate", leave=False)
-            ]
-        )
-
-    # --- feature extraction: frozen encoder, sentence vectors computed once, a linear head on them
-    seed_everything(seed)
-    model, tokenizer = transfer.text_classifier(2, mode="features")
-    model.to(device).eval()
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    start = time.perf_counter()
-    cls_tr, mean_tr = _sentence_features(model, tokenizer, train_s, cfg.max_length, bs, device)
-    t_feats = time.perf_counter() - start
-    cls_te, mean_te = _sentence_features(model, tokenizer, test_s, cfg.max_length, bs, device)
-    variants = (
-        ("features", "[CLS] pooler (the model's own head input)", cls_tr, cls_te, model.classifier.cpu()),
-        (
-            "features-mean",
-            "mean of the token vectors (how all-MiniLM-L6-v2 was trained)",
-            mean_tr,
-            mean_te,
-            nn.Linear(mean_tr.shape[1], 2),
-        ),
-    )
-    for method, what, f_tr, f_te, head in variants:
-        start = time.perf_counter()
-        opt = torch.optim.AdamW(head.parameters(), lr=cfg.head_lr, weight_decay=1e-3)
-        for epoch in range(cfg.head_epochs):
-            loss = F.cross_entropy(head(f_tr), train_y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            writer.add_scalar(f"{method}/train_loss", float(loss.detach()), epoch)
-        t = t_feats + time.perf_counter() - start
-        with torch.no_grad():
-            acc = _accuracy(head(f_te), test_y)
-        rows.append(
-            {
-                "method": method,
-                "train_sentences": len(train_s),
-                "test_accuracy": round(acc, 4),
-                "train_time_s": round(t, 2),
-                "trainable_params": trainable,
-                "epochs": cfg.head_epochs,
-                "sentence_vector": what,
-            }
-        )
-        tqdm.write(f"[text] {method}: test acc {acc:.3f}, {t:.1f} s")
-
+    data = _load_sentences(cfg, seed)
+    record = _Recorder(len(data.train_s))
+    _feature_extraction(data, cfg, record, writer=writer, seed=seed, device=device)
     # --- full fine-tuning
     seed_everything(seed)
     model, tokenizer = transfer.text_classifier(2, mode="finetune")
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    steps = cfg.finetune_epochs * -(-len(train_s) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, (steps - s) / steps)
-    )
-    start, step = time.perf_counter(), 0
-    model.train()
-    for _ in tqdm(range(cfg.finetune_epochs), desc="text fine-tune"):
-        perm = torch.randperm(len(train_s)).tolist()
-        for i in range(0, len(perm), cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            batch = _encode(tokenizer, [train_s[j] for j in idx], cfg.max_length, device)
-            loss = F.cross_entropy(model(**batch).logits, train_y[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            writer.add_scalar("finetune/train_loss", float(loss.detach()), step)
-    t = time.perf_counter() - start
+    t = _finetune(model, tokenizer, data, cfg, writer=writer, device=device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    acc = _accuracy(predict(model, tokenizer), test_y)
-    rows.append(
-        {
-            "method": "finetune",
-            "train_sentences": len(train_s),
-            "test_accuracy": round(acc, 4),
-            "train_time_s": round(t, 2),
-            "trainable_params": trainable,
-            "epochs": cfg.finetune_epochs,
-            "sentence_vector": "[CLS] pooler, every layer trained",
-        }
-    )
-    tqdm.write(f"[text] finetune: test acc {acc:.3f}, {t:.1f} s")
+    logits = _predict(model, tokenizer, data.test_s, cfg.max_length, cfg.batch_size * 4, device)
+    acc = _accuracy(logits, data.test_y)
+    record("finetune", acc, t, trainable, cfg.finetune_epochs, "[CLS] pooler, every layer trained")
     writer.close()
+    rows = record.rows
     for row in rows:
-        row.update(test_sentences=len(test_s), quick=quick_mode())
+        row.update(test_sentences=len(data.test_s), quick=quick_mode())
     save_csv(rows, out / "text.csv")
     plot_text(rows, out / "text.png")
     return rows
