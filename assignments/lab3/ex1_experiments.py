@@ -385,18 +385,11 @@ def train_vit(
         return _train_vit(cfg, data=data, device=device, run_name=run_name, verbose=verbose)
 
 
-def _train_vit(
-    cfg: ViTConfig,
-    *,
-    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None,
-    device: torch.device | None,
-    run_name: str | None,
-    verbose: bool,
-) -> dict[str, Any]:
-    from lab3.vit import VisionTransformer
+_TrainTest = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # x_train, y_train, x_test, y_test
 
-    device = device or torch.device("cpu")
-    utils.seed_everything(cfg.seed)
+
+def _vit_data(cfg: ViTConfig, data: _TrainTest | None) -> _TrainTest:
+    """``data``, or the stratified CIFAR-10 subset and test split; the test set cut to ``cfg.test_examples``."""
     if data is None:
         from lab3 import data as lab3_data
 
@@ -409,15 +402,86 @@ def _train_vit(
         x_train, y_train, x_test, y_test = data
     if cfg.test_examples is not None:
         x_test, y_test = x_test[: cfg.test_examples], y_test[: cfg.test_examples]
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    return x_train, y_train, x_test, y_test
+
+
+def _build_classifier(cfg: ViTConfig, image_size: int, num_classes: int, device: torch.device) -> nn.Module:
+    """The network of ``cfg.arch`` on ``device``: a ``VisionTransformer`` or a ``SmallCNN``."""
     if cfg.arch == "cnn":
         from lab3.models import SmallCNN
 
-        model = SmallCNN(num_classes=num_classes, width=cfg.cnn_width).to(device)
-    elif cfg.arch == "vit":
-        model = VisionTransformer(image_size=x_train.size(-1), num_classes=num_classes, **cfg.model).to(device)
-    else:
-        raise ValueError(f"arch must be 'vit' or 'cnn', got {cfg.arch!r}")
+        return SmallCNN(num_classes=num_classes, width=cfg.cnn_width).to(device)
+    if cfg.arch == "vit":
+        from lab3.vit import VisionTransformer
+
+        return VisionTransformer(image_size=image_size, num_classes=num_classes, **cfg.model).to(device)
+    raise ValueError(f"arch must be 'vit' or 'cnn', got {cfg.arch!r}")
+
+
+def _train_epoch(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    cfg: ViTConfig,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    gen: torch.Generator,
+    writer: Any,
+    step: int,
+    device: torch.device,
+) -> tuple[float, float, int]:
+    """One shuffled pass over ``x_train`` ``(N, 3, H, W)``; returns mean loss, accuracy and the new step count."""
+    model.train()
+    perm = torch.randperm(len(x_train), generator=gen)
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(x_train), cfg.batch_size):
+        idx = perm[i : i + cfg.batch_size]
+        xb, yb = x_train[idx], y_train[idx]  # (B, 3, H, W), (B,)
+        if cfg.augment:
+            xb = _augment(xb, gen)
+        xb, yb = xb.to(device), yb.to(device)
+        logits = model(xb)  # (B, num_classes)
+        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        total_loss += loss.item() * len(idx)
+        correct += int((logits.argmax(1) == yb).sum())
+        if writer is not None:
+            writer.add_scalar("train/loss", loss.item(), step)
+    return total_loss / len(x_train), correct / len(x_train), step
+
+
+def _log_epoch(row: dict[str, float], writer: Any, verbose: bool) -> None:
+    """An epoch's ``history`` row to TensorBoard (when ``writer``) and to the console (when ``verbose``)."""
+    if writer is not None:
+        writer.add_scalar("epoch/train_loss", row["train_loss"], row["epoch"])
+        writer.add_scalar("epoch/train_accuracy", row["train_accuracy"], row["epoch"])
+        writer.add_scalar("epoch/test_accuracy", row["test_accuracy"], row["epoch"])
+    if verbose:
+        print(
+            f"epoch {row['epoch']}  {row['seconds']:6.1f}s  loss {row['train_loss']:.3f}  "
+            f"train {row['train_accuracy']:.3f}  test {row['test_accuracy']:.3f}"
+        )
+
+
+def _train_vit(
+    cfg: ViTConfig,
+    *,
+    data: _TrainTest | None,
+    device: torch.device | None,
+    run_name: str | None,
+    verbose: bool,
+) -> dict[str, Any]:
+    """The body of :func:`train_vit` (run inside its ``num_threads`` block)."""
+    device = device or torch.device("cpu")
+    utils.seed_everything(cfg.seed)
+    x_train, y_train, x_test, y_test = _vit_data(cfg, data)
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    model = _build_classifier(cfg, x_train.size(-1), num_classes, device)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -429,45 +493,20 @@ def _train_vit(
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
-            model.train()
-            perm = torch.randperm(len(x_train), generator=gen)
-            total_loss, correct = 0.0, 0
-            for i in range(0, len(x_train), cfg.batch_size):
-                idx = perm[i : i + cfg.batch_size]
-                xb, yb = x_train[idx], y_train[idx]
-                if cfg.augment:
-                    xb = _augment(xb, gen)
-                xb, yb = xb.to(device), yb.to(device)
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                total_loss += loss.item() * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-                if writer is not None:
-                    writer.add_scalar("train/loss", loss.item(), step)
+            train_loss, train_accuracy, step = _train_epoch(
+                model, x_train, y_train, cfg, optimizer, scheduler, gen=gen, writer=writer, step=step, device=device
+            )
             train_seconds += time.perf_counter() - t0
             test_acc, preds = evaluate_classifier(model, x_test, y_test)
             row = {
                 "epoch": epoch,
                 "seconds": train_seconds,
-                "train_loss": total_loss / len(x_train),
-                "train_accuracy": correct / len(x_train),
+                "train_loss": train_loss,
+                "train_accuracy": train_accuracy,
                 "test_accuracy": test_acc,
             }
             history.append(row)
-            if writer is not None:
-                writer.add_scalar("epoch/train_loss", row["train_loss"], epoch)
-                writer.add_scalar("epoch/train_accuracy", row["train_accuracy"], epoch)
-                writer.add_scalar("epoch/test_accuracy", test_acc, epoch)
-            if verbose:
-                print(
-                    f"epoch {epoch}  {train_seconds:6.1f}s  loss {row['train_loss']:.3f}  "
-                    f"train {row['train_accuracy']:.3f}  test {test_acc:.3f}"
-                )
+            _log_epoch(row, writer, verbose)
             if cfg.time_budget_s is not None and train_seconds >= cfg.time_budget_s:
                 break
     finally:
