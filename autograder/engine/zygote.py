@@ -39,6 +39,13 @@ SPAWN_TIMEOUT_S = 30.0  # the zygote answers a spawn request in milliseconds; si
 _STATUS = struct.Struct("i")
 
 
+def _trim_heap() -> None:
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 class Launched:
     """The session's handle on one forked child (the launcher's pid): the subset of ``Popen`` it uses."""
 
@@ -98,7 +105,10 @@ class Zygote:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         gc.collect()
-        gc.freeze()  # no collection will write to the shared objects' headers (copy-on-write stays shared)
+        # Frozen for good, here too: a collection that walked the shared objects would write their headers
+        # and copy ~100 MB of pages into the session (they are imported modules, never garbage).
+        gc.freeze()
+        _trim_heap()  # free heap pages go back to the OS now, instead of being shared and copied later
         session = os.getpid()
         pid = os.fork()
         if pid == 0:  # the zygote
@@ -108,7 +118,6 @@ class Zygote:
             finally:
                 os._exit(70)
         theirs.close()
-        gc.unfreeze()
         return cls(pid, ours)
 
     def spawn(self, request: dict, fds: list[int]) -> Launched:
