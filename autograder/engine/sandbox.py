@@ -57,6 +57,9 @@ class Limits:
     import_timeout_s: float = 30.0  # importing one student module
     max_result_mb: int = 256  # size of one answer (5000 CIFAR images are 15 MB)
     threads: int = 1
+    # a child forked from the zygote that holds more than this much private memory after a call is
+    # replaced by a fresh fork (milliseconds): what one test left behind never adds to the next one's peak
+    recycle_mb: int = 96
 
 
 class _Drain(threading.Thread):
@@ -120,6 +123,7 @@ class Sandbox:
         self._req = self._resp = -1
         self._drains: list[_Drain] = []
         self.start_failures = 0
+        self._imports_mb = 0
         self._grader_cgroup = memory.memory_cgroup_dir()
         self._grader_oom_kills = memory.oom_kills(self._grader_cgroup)  # baseline: kills before this run
 
@@ -127,6 +131,7 @@ class Sandbox:
     def start(self) -> None:
         """Spawn a fresh child (returns at once; the first request waits for it to be ready)."""
         self.generation += 1
+        self._imports_mb = 0  # private memory of the new child after importing the student's modules
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -335,7 +340,7 @@ class Sandbox:
                 "your code broke the grader's communication channel (it wrote to it or sent malformed data)",
                 detail=f"{what}: {exc}",
             ) from None
-        self._recycle_if_polluted(what)
+        self._recycle_if_polluted(what) or self._recycle_if_grown(kind, what)
         if rkind == "ok" and isinstance(rbody, dict) and "value" in rbody:
             return rbody["value"]
         if rkind == "error" and isinstance(rbody, dict):
@@ -343,15 +348,34 @@ class Sandbox:
         self.kill(restart=True)
         raise StudentCrash("your code sent an unexpected answer to the grader", detail=f"{what}: {rkind}")
 
-    def _recycle_if_polluted(self, what: str) -> None:
+    def _recycle_if_polluted(self, what: str) -> bool:
         """Student code left processes behind (forks, daemons): the next test gets a fresh child, so
         nothing one call started can affect another test. Needs a cgroup to see them."""
         if self.cgroup is None:
-            return
+            return False
         extra = len(self.cgroup.pids()) - 1  # the child itself
         if extra > 0:
             self.log(f"{what}: student code left {extra} process(es) behind; starting a fresh child")
             self.kill(restart=True)
+            return True
+        return False
+
+    def _recycle_if_grown(self, kind: str, what: str) -> bool:
+        """A forked child that kept more than ``limits.recycle_mb`` of private memory beyond what importing
+        the student's modules left (models, heap the allocator keeps) is replaced now, while the session
+        judges the answer: the next call starts from the zygote's shared pages. What the modules hold is
+        never a reason (a fresh child would import them again). Children started with exec are kept."""
+        if self.zygote is None or not isinstance(self.proc, Launched):
+            return False
+        held = memory.private_mb(self.proc.pid)
+        if kind == "import":
+            self._imports_mb = max(self._imports_mb, held)
+            return False
+        if held <= self._imports_mb + self.limits.recycle_mb:
+            return False
+        self.log(f"{what}: the child holds {held} MiB of private memory; starting a fresh child")
+        self.kill(restart=True)
+        return True
 
     def _crashed(self, what: str) -> StudentCrash | memory.NotEnoughMemory:
         oom = self.cgroup.oom_killed() if self.cgroup is not None else False

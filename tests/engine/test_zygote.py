@@ -78,3 +78,42 @@ def test_broken_fork_path_falls_back_to_exec(sandbox_parts, monkeypatch):
         assert any("child 2 ready" in line for line in lines) and box.zygote is None
     finally:
         box.close()
+
+
+def test_a_child_that_keeps_memory_is_replaced_by_a_fresh_fork(tmp_path):
+    """A call that leaves more than ``recycle_mb`` of private memory in the child (here a 64 MB global the
+    student's module keeps) gets a fresh child forked for the next call, which still answers; a call that
+    keeps nothing does not, nor does what the module holds from its import (64 MB more)."""
+    import torch  # noqa: F401 - what the session imports before forking
+
+    from autograder.engine.sandbox import Limits
+
+    hoard = ("\n\n_kept = [torch.ones(16 << 20)]\n_causal_mask = causal_mask\n\n\ndef causal_mask(size, device=None):\n"
+             "    if size == 5:\n        _kept.append(torch.ones(16 << 20))  # 64 MB, written\n"
+             "    return _causal_mask(size, device=device)\n")
+    iso = isolation.detect()
+    sub = make_submission(tmp_path / "sub", {"attention": solution_text("attention") + hoard})
+    base = Path(tempfile.mkdtemp(prefix="lab3-zygote-test-"))
+    os.chmod(base, 0o711)
+    staged = stage(sub, default_release(REPO), base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
+    logs, lines = tmp_path / "logs", []
+    logs.mkdir()
+    box = Sandbox(staged.root, graded=["attention"], isolation=iso, log_dir=logs, log=lines.append,
+                  zygote=Zygote.fork(), limits=Limits(recycle_mb=48))
+    try:
+        imported: set[int] = set()
+
+        def call(size: int):  # imports first in each new child, as the plugin does
+            if box.generation not in imported:
+                box.request("import", {"module": "lab3.attention"}, 30, "import attention")
+                imported.add(box.generation)
+            return box.request("call", {"probe": "attention.causal_mask", "kwargs": {"size": size}}, 30, "mask")
+
+        call(3)
+        assert box.generation == 1, lines
+        assert call(5)["mask"].shape == (5, 5)
+        assert box.generation == 2 and any("MiB of private memory; starting a fresh child" in x for x in lines)
+        assert call(4)["mask"].shape == (4, 4) and box.generation == 2
+    finally:
+        box.close()
+        shutil.rmtree(base, ignore_errors=True)
