@@ -22,8 +22,9 @@ from autograder.engine import grade_submission
 pytestmark = [pytest.mark.slow, pytest.mark.security]
 GROUP = {"causal_mask": "causal", "sdpa": "sdpa", "mha": "mha"}
 SCALE = 0.3  # deadlines x0.3: a hanging call costs 3 s instead of 10
-# small limits: the memory bomb hits its limit fast (zeroing pages is slow here), answers capped at 64 MB
-LIMITS = {"mem_mb": 1100, "nproc": 64, "max_result_mb": 64}
+# small limits: the memory bomb hits its limit fast (zeroing pages is slow here), answers capped at 64 MB;
+# RLIMIT_DATA also counts the ~890 MB of address space a child inherits from the zygote (torch, timm)
+LIMITS = {"mem_mb": 1200, "nproc": 64, "max_result_mb": 64}
 
 
 def _host_ip() -> str:
