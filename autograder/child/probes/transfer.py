@@ -286,5 +286,6 @@ def transfer_fit(train_x, train_y, test_x, num_classes: int, *, size: int = 64, 
         losses.append(total / len(train_x))
     model.eval()
     with torch.no_grad():
-        pred = torch.cat([model(prep(test_x[i:i + 100])).argmax(-1) for i in range(0, len(test_x), 100)])
+        # batches of 25, like training: a batch of 100 at 64x64 was the peak of the whole suite (+100 MB)
+        pred = torch.cat([model(prep(test_x[i:i + 25])).argmax(-1) for i in range(0, len(test_x), 25)])
     return {"pred": tensor_or_none(pred), "losses": losses}
