@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 import traceback
+from typing import Any
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
@@ -192,12 +193,11 @@ def describe(exc: BaseException, student: _Student) -> dict:
     }
 
 
-def serve(cfg: dict, notes: list[str]) -> None:
+def _prepare(cfg: dict, notes: list[str]) -> _Student:
+    """``sys.path`` for the staged release, the preloaded modules, torch's thread count; the student's view."""
     staging = cfg["_staging"]
     harness, release = os.path.join(staging, "harness"), os.path.join(staging, "release")
     sys.path[:0] = [harness, release]
-    req, resp = cfg["req_fd"], cfg["resp_fd"]
-    preload_t0 = time.monotonic()
     for name in cfg.get("preload", []):
         try:
             __import__(name)
@@ -209,18 +209,50 @@ def serve(cfg: dict, notes: list[str]) -> None:
         torch.set_num_threads(int(cfg.get("threads", 1)))
     except Exception as exc:  # noqa: BLE001
         notes.append(f"torch: {exc!r}")
-    from autograder.child import memtrim, wire
+    return _Student(release, cfg.get("graded", []))
 
-    student = _Student(release, cfg.get("graded", []))
-    info = {
-        "pid": os.getpid(),
-        "uid": os.getuid(),
-        "notes": notes,
-        "preload_s": time.monotonic() - preload_t0,
-    }
-    wire.write_frame(resp, wire.encode("ready", info))
+
+def _handle(kind: str, body: Any) -> Any:
+    """Carry out one request: import a student module, call a probe, or echo a ping."""
     import importlib
 
+    if kind == "import":
+        importlib.import_module(body["module"])
+        return None
+    if kind == "call":
+        mod_name, func_name = body["probe"].rsplit(".", 1)
+        module = importlib.import_module(f"autograder.child.probes.{mod_name}")
+        return getattr(module, func_name)(**body["kwargs"])
+    if kind == "ping":
+        return body
+    raise ValueError(f"unknown request {kind}")
+
+
+def _no_trace(exc_type: str, message: str) -> dict:
+    return {"exc_type": exc_type, "message": message, "not_implemented": False, "file": "", "function": "",
+            "frames": []}
+
+
+def _error_frames(exc: BaseException, student: _Student) -> list[bytes | memoryview]:
+    """The ``error`` answer for ``exc``; never raises (a student's exception may break ``str``)."""
+    from autograder.child import wire
+
+    try:
+        info = _no_trace("BadResult", str(exc)) if isinstance(exc, wire.WireError) else describe(exc, student)
+        return wire.encode("error", info)
+    except BaseException as exc2:  # noqa: BLE001
+        return wire.encode("error", _no_trace("Exception", f"<error: {type(exc2).__name__}>"))
+
+
+def serve(cfg: dict, notes: list[str]) -> None:
+    """Report ready, then answer requests until ``exit`` or a closed channel; memory is released after each."""
+    preload_t0 = time.monotonic()
+    student = _prepare(cfg, notes)
+    from autograder.child import memtrim, wire
+
+    req, resp = cfg["req_fd"], cfg["resp_fd"]
+    info = {"pid": os.getpid(), "uid": os.getuid(), "notes": notes, "preload_s": time.monotonic() - preload_t0}
+    wire.write_frame(resp, wire.encode("ready", info))
     while True:
         try:
             kind, body = wire.read_frame(req)
@@ -230,44 +262,10 @@ def serve(cfg: dict, notes: list[str]) -> None:
             os._exit(0)
         t0 = time.perf_counter()
         try:
-            if kind == "import":
-                importlib.import_module(body["module"])
-                result = None
-            elif kind == "call":
-                mod_name, func_name = body["probe"].rsplit(".", 1)
-                module = importlib.import_module(f"autograder.child.probes.{mod_name}")
-                result = getattr(module, func_name)(**body["kwargs"])
-            elif kind == "ping":
-                result = body
-            else:
-                raise ValueError(f"unknown request {kind}")
+            result = _handle(kind, body)
             chunks = wire.encode("ok", {"value": result, "seconds": time.perf_counter() - t0})
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything
-            try:
-                if isinstance(exc, wire.WireError):
-                    info = {
-                        "exc_type": "BadResult",
-                        "message": str(exc),
-                        "not_implemented": False,
-                        "file": "",
-                        "function": "",
-                        "frames": [],
-                    }
-                else:
-                    info = describe(exc, student)
-                chunks = wire.encode("error", info)
-            except BaseException as exc2:  # noqa: BLE001
-                chunks = wire.encode(
-                    "error",
-                    {
-                        "exc_type": "Exception",
-                        "message": f"<error: {type(exc2).__name__}>",
-                        "not_implemented": False,
-                        "file": "",
-                        "function": "",
-                        "frames": [],
-                    },
-                )
+            chunks = _error_frames(exc, student)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

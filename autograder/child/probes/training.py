@@ -13,6 +13,7 @@ models on the trusted side for their references.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -190,6 +191,37 @@ def _plain(value: Any) -> Any:
     return {"type": type(value).__name__[:40]}
 
 
+def _probe_net(weights: dict[str, torch.Tensor], d_in: int, hidden: int, classes: int, norm: str, dtype: str,
+               device: torch.device, log: list[str], bwd_norms: list[float]) -> ProbeNet:
+    """A :class:`ProbeNet` with ``weights`` in ``dtype`` on ``device``, logging into ``log`` / ``bwd_norms``."""
+    model = ProbeNet(d_in, hidden, classes, norm).to(_DTYPES[dtype])
+    model.load_state_dict({k: v.to(_DTYPES[dtype]) for k, v in weights.items()})
+    model.to(device)
+    model.rec.log = log
+    model.sink = (log, bwd_norms)
+    return model
+
+
+def _probe_scheduler(kind: str | None, schedule: dict | None, opt: torch.optim.Optimizer, log: list[str]) -> Any:
+    """``"count"``: a counter; ``"lambda"``: ``LambdaLR`` with :func:`warmup_cosine_ref` whose steps are logged."""
+    if kind == "count":
+        return _CountingScheduler(opt, log)
+    if kind != "lambda":
+        return None
+    s = schedule or {}
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: warmup_cosine_ref(step, s.get("warmup_steps", 0), s.get("total_steps", 1))
+    )
+    original = sched.step
+
+    def logged_step(*args, **kwargs):
+        log.append("sched.step")
+        return original(*args, **kwargs)
+
+    sched.step = logged_step  # type: ignore[method-assign]
+    return sched
+
+
 def train_epoch(
     weights: dict[str, torch.Tensor],
     batches: list,
@@ -229,48 +261,26 @@ def train_epoch(
     log: list[str] = []
     opt_steps: list[dict] = []
     bwd_norms: list[float] = []
-    model = ProbeNet(d_in, hidden, classes, norm).to(_DTYPES[dtype])
-    model.load_state_dict({k: v.to(_DTYPES[dtype]) for k, v in weights.items()})
-    model.to(run_device)
-    model.rec.log = log
-    model.sink = (log, bwd_norms)
+    model = _probe_net(weights, d_in, hidden, classes, norm, dtype, run_device, log, bwd_norms)
     if start_in_eval:
         model.eval()
     opt = _spy_optimizer(optimizer, model.parameters(), log, opt_steps, **(optimizer_kwargs or {}))
-    sched = None
-    if scheduler == "count":
-        sched = _CountingScheduler(opt, log)
-    elif scheduler == "lambda":
-        s = schedule or {}
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine_ref(step, s.get("warmup_steps", 0), s.get("total_steps", 1))
-        )
-        original = sched.step
-
-        def logged_step(*args, **kwargs):
-            log.append("sched.step")
-            return original(*args, **kwargs)
-
-        sched.step = logged_step  # type: ignore[method-assign]
 
     def loss_fn(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         log.append(f"loss:{int(torch.is_autocast_enabled(outputs.device.type))}")
         return nn.functional.cross_entropy(outputs, targets)
 
-    kwargs: dict[str, Any] = {}
-    for key, value in (
-        ("accumulation_steps", accumulation_steps),
-        ("max_grad_norm", max_grad_norm),
-        ("amp", amp),
-        ("global_step", global_step),
-        ("device", device),
-    ):
-        if value is not None:
-            kwargs[key] = value
+    kwargs: dict[str, Any] = {
+        key: value
+        for key, value in (("accumulation_steps", accumulation_steps), ("max_grad_norm", max_grad_norm),
+                           ("amp", amp), ("global_step", global_step), ("device", device))
+        if value is not None
+    }
     if amp_dtype is not None:
         kwargs["amp_dtype"] = _DTYPES[amp_dtype]
     if scaler_scale is not None:
         kwargs["scaler"] = _spy_scaler(run_device.type, scaler_scale, log)
+    sched = _probe_scheduler(scheduler, schedule, opt, log)
     if sched is not None:
         kwargs["scheduler"] = sched
     out_writer = _Writer() if writer else None
@@ -278,23 +288,38 @@ def train_epoch(
         kwargs["writer"] = out_writer
 
     data = [(torch.as_tensor(x).to(_DTYPES[dtype]), torch.as_tensor(y)) for x, y in batches]
-    results = []
-    with one_thread():  # like the grader's reference: the same CPU kernels, the same rounding
-        for _ in range(epochs):
-            log.append("epoch")
-            res = train_one_epoch(model, data, opt, loss_fn, **kwargs)
-            results.append({k: _plain(v) for k, v in res.items()} if isinstance(res, dict) else _plain(res))
-            if isinstance(res, dict) and isinstance(res.get("global_step"), int) and global_step is not None:
-                kwargs["global_step"] = res["global_step"]
+    results = _run_epochs(train_one_epoch, epochs, (model, data, opt, loss_fn), kwargs, log)
     model.rec.log = None
     model.sink = None
     return {
-        "weights": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        **_final_state(model),
         "results": results,
         "log": log,
         "opt_steps": opt_steps,
         "bwd_norms": bwd_norms,
         "scalars": out_writer.scalars if out_writer is not None else None,
+    }
+
+
+def _run_epochs(train_one_epoch: Callable, epochs: int, args: tuple, kwargs: dict[str, Any],
+                log: list[str]) -> list[Any]:
+    """The student's ``train_one_epoch(*args, **kwargs)`` ``epochs`` times, single-threaded like the reference
+    (the same CPU kernels, the same rounding); a returned ``global_step`` is passed on when one was given."""
+    results = []
+    with one_thread():
+        for _ in range(epochs):
+            log.append("epoch")
+            res = train_one_epoch(*args, **kwargs)
+            results.append({k: _plain(v) for k, v in res.items()} if isinstance(res, dict) else _plain(res))
+            if isinstance(res, dict) and isinstance(res.get("global_step"), int) and "global_step" in kwargs:
+                kwargs["global_step"] = res["global_step"]
+    return results
+
+
+def _final_state(model: nn.Module) -> dict[str, Any]:
+    """What training left in the model: weights, which gradients are ``None``, dtypes, train/eval mode."""
+    return {
+        "weights": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "grads_none": [p.grad is None for p in model.parameters()],
         "param_dtypes": sorted({str(p.dtype).replace("torch.", "") for p in model.parameters()}),
         "training": bool(model.training),
