@@ -1,9 +1,11 @@
 """The performance budgets of the whole hidden suite: wall time and peak memory (sum of PSS over every process
 of the grading run), for the solution and the blank stubs, per-test times, plus batch throughput.
 
-    .venv/bin/python benchmarks/bench_grading.py [--repeat 3] [--batch]
+    .venv/bin/python benchmarks/bench_grading.py [--repeat 3] [--batch] [--against REV]
 
-Prints medians; the README quotes the latest figures with the machine they came from.
+Prints medians; the README quotes the latest figures with the machine they came from. ``--against REV``
+grades the solution with this tree and with a worktree of commit ``REV``, alternately (``--repeat`` runs
+each), so that a change is compared on the same machine under the same load.
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float, int]:
+def run_measured(cmd: list[str], cwd: Path = REPO, env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """(wall seconds, peak PSS sum in MiB, peak process count) of ``cmd`` and all its descendants."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak, peak_n, done = 0, 0, threading.Event()
 
     def sample() -> None:
@@ -63,12 +65,36 @@ def run_measured(cmd: list[str]) -> tuple[float, float, int]:
     return time.perf_counter() - start, peak / 1024, peak_n
 
 
+def compare_against(rev: str, repeat: int) -> None:
+    """Alternate runs of this tree and of ``rev`` on the solution: median wall time and max peak PSS each."""
+    base = Path(tempfile.mkdtemp(prefix="bench-against-")) / "tree"
+    subprocess.run(["git", "worktree", "add", "-q", "--detach", str(base), rev], cwd=REPO, check=True)
+    runs: dict[str, list[tuple[float, float, int]]] = {rev: [], "this tree": []}
+    try:
+        for _ in range(repeat):
+            for label, tree in ((rev, base), ("this tree", REPO)):
+                cmd = [*LAB3, "grade", str(tree / "examples" / "submissions" / "solution"), "--out",
+                       str(base.parent / "out")]
+                runs[label].append(run_measured(cmd, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}))
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=REPO, check=False)
+        shutil.rmtree(base.parent, ignore_errors=True)
+    for label, rows in runs.items():
+        walls = [r[0] for r in rows]
+        print(f"{label:<14} solution: {statistics.median(walls):.1f} s median of {len(walls)} "
+              f"({min(walls):.1f}-{max(walls):.1f}), peak PSS {max(r[1] for r in rows):.0f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", action="store_true", help="also time a batch of 8 with -j 1 and -j 2")
     parser.add_argument("--top", type=int, default=12, help="slowest tests to list (per-test times)")
+    parser.add_argument("--against", metavar="REV", help="compare with commit REV, runs alternating (solution)")
     args = parser.parse_args()
+    if args.against:
+        compare_against(args.against, args.repeat)
+        return
     subs = REPO / "examples" / "submissions"
     out = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     print(f"machine: {os.cpu_count()} CPUs; root: {os.geteuid() == 0}; repeats: {args.repeat}")
