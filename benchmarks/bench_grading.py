@@ -25,18 +25,10 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 LAB3 = [sys.executable, "-m", "autograder.cli"]
 
-
-def pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+from autograder.engine.memory import smaps_kib  # noqa: E402
 
 
 def run_measured(cmd: list[str], cwd: Path = REPO, env: dict[str, str] | None = None) -> tuple[float, float, int]:
@@ -53,7 +45,7 @@ def run_measured(cmd: list[str], cwd: Path = REPO, env: dict[str, str] | None = 
                 procs = [root, *root.children(recursive=True)]
             except psutil.Error:
                 procs = []
-            total = sum(pss_kib(p.pid) for p in procs)
+            total = sum(smaps_kib(p.pid, "Pss") for p in procs)
             peak, peak_n = max(peak, total), max(peak_n, len(procs))
             done.wait(0.05)  # 20 samples a second: short peaks count too
 

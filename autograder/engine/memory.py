@@ -166,11 +166,12 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _private_dirty_kib(pid: int) -> int:
+def smaps_kib(pid: int, field: str) -> int:
+    """One field of ``/proc/PID/smaps_rollup`` in KiB (``"Pss"``, ``"Private_Dirty"``, ...); 0 when unreadable."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
             for line in fh:
-                if line.startswith("Private_Dirty:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
@@ -186,6 +187,6 @@ def private_mb(pid: int) -> int:
         if p in seen:
             continue
         seen.add(p)
-        total += _private_dirty_kib(p)
+        total += smaps_kib(p, "Private_Dirty")
         todo.extend(_children(p))
     return total >> 10
