@@ -11,7 +11,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from lab3 import data as lab3_data  # noqa: E402
 from lab3 import ex1_experiments as ex1  # noqa: E402
+from lab3 import experiment_common as common  # noqa: E402
 from lab3 import sequences as seq  # noqa: E402
+from lab3 import vit_experiments as vit_ex  # noqa: E402
 from lab3 import viz  # noqa: E402
 from lab3.models import LSTMSeq2Seq  # noqa: E402
 from lab3.transformer import Seq2SeqTransformer  # noqa: E402
@@ -166,18 +168,27 @@ def test_length_sweep_rows(monkeypatch) -> None:
 def test_train_vit_on_random_data() -> None:
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 3, 16, 16, generator=gen), torch.randint(0, 3, (40,), generator=gen)
-    cfg = ex1.ViTConfig(
+    cfg = vit_ex.ViTConfig(
         epochs=2, batch_size=16, model={"patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2}
     )
-    result = ex1.train_vit(cfg, data=(x, y, x[:10], y[:10]), run_name=None)
+    result = vit_ex.train_vit(cfg, data=(x, y, x[:10], y[:10]), run_name=None)
     assert len(result["history"]) == 2 and 0.0 <= result["test_accuracy"] <= 1.0
     assert result["predictions"].shape == (10,)
 
 
 def test_num_threads_context_restores() -> None:
     torch.set_num_threads(2)
-    with ex1.num_threads(1):
+    with common.num_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
-    with ex1.num_threads(None):
+    with common.num_threads(None):
         assert torch.get_num_threads() == 2
+
+
+def test_ex1_experiments_re_exports_the_moved_helpers() -> None:
+    """The ViT experiments and the shared helpers moved out; ``lab3.ex1_experiments`` still serves them."""
+    for name in ("ViTConfig", "train_vit", "vit_vs_cnn", "evaluate_classifier"):
+        assert getattr(ex1, name) is getattr(vit_ex, name) and name in ex1.__all__
+    for name in ("num_threads", "make_writer"):
+        assert getattr(ex1, name) is getattr(common, name) and name in ex1.__all__
+    assert set(ex1.__all__) <= set(dir(ex1))
