@@ -325,13 +325,19 @@ class Sandbox:
         self._wait_ready()
         self.calls += 1
         deadline = time.monotonic() + timeout
+        faults = memory.major_faults(self._grader_cgroup)
         try:
             wire.write_frame(self._req, wire.encode(kind, body), deadline)
             rkind, rbody = wire.read_frame(self._resp, deadline, self.limits.max_result_mb << 20)
         except wire.ChannelTimeout:
             self.kill(restart=True)
-            secs = f"{timeout:g}"
-            raise StudentTimeout(f"timed out after {secs} s", seconds=timeout, detail=what) from None
+            reread = memory.thrashed(faults, self._grader_cgroup)
+            if reread:  # the grader's own shortage made the call slow: never the student's timeout
+                raise memory.NotEnoughMemory(
+                    f"{what}: timed out after {timeout:g} s while the grader was short of memory ({reread} pages "
+                    f"re-read from disk); raise the memory limit"
+                ) from None
+            raise StudentTimeout(f"timed out after {timeout:g} s", seconds=timeout, detail=what) from None
         except wire.ChannelClosed:
             raise self._crashed(what) from None
         except wire.WireError as exc:
