@@ -198,7 +198,7 @@ def _cgroup_v1_memory() -> Path | None:
 @pytest.mark.parametrize("limit_mb,min_mb", [(768, None), (640, None), (450, "0")])
 def test_memory_limits_grade_right_or_exit_3(tmp_path, limit_mb, min_mb):
     """Inside a memory cgroup, with the sandbox's cgroups nested under it: at Gradescope's default (768 MB)
-    the solution gets every point; below the grader's minimum (704 MiB) it refuses with the setting to
+    the solution gets every point; below the grader's minimum (768 MiB) it refuses with the setting to
     change; with the check turned off and an even smaller limit the kernel kills the session part-way,
     which is exit 3 too — never a lower grade with exit 0."""
     cg = _cgroup_v1_memory() / f"lab3-test-{uuid.uuid4().hex[:8]}"
@@ -220,7 +220,7 @@ def test_memory_limits_grade_right_or_exit_3(tmp_path, limit_mb, min_mb):
             assert res.returncode == 3, res.stdout + res.stderr
             assert "internal error:" in res.stderr
             if min_mb is None:
-                assert "needs at least 704 MiB" in res.stderr and "Memory" in res.stderr
+                assert "needs at least 768 MiB" in res.stderr and "Memory" in res.stderr
             assert "NOT your score" in results(out)["output"]
     finally:
         for _ in range(50):
