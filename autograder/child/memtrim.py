@@ -27,6 +27,13 @@ def _malloc_trim():
         return None
 
 
+def trim_heap() -> None:
+    """Return the allocator's free heap pages to the OS (``malloc_trim(0)``; nothing without glibc)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
 def _resident() -> int:
     try:
         with open("/proc/self/statm") as fh:
@@ -44,8 +51,6 @@ def release_memory() -> None:
     else:
         gc.collect(1)
         full = False
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    trim_heap()
     if full:
         _after_full = _resident()

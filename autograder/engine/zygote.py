@@ -39,13 +39,6 @@ SPAWN_TIMEOUT_S = 30.0  # the zygote answers a spawn request in milliseconds; si
 _STATUS = struct.Struct("i")
 
 
-def _trim_heap() -> None:
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
-
-
 class Launched:
     """The session's handle on one forked child (the launcher's pid): the subset of ``Popen`` it uses."""
 
@@ -100,6 +93,7 @@ class Zygote:
     def fork(cls) -> Zygote:
         """Fork the zygote from the current (clean) process; call before reading graders or submissions."""
         from autograder.child import main as child_module  # stdlib only; kept for the forked children
+        from autograder.child.memtrim import trim_heap
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for stream in (sys.stdout, sys.stderr):
@@ -108,7 +102,7 @@ class Zygote:
         # Frozen for good, here too: a collection that walked the shared objects would write their headers
         # and copy ~100 MB of pages into the session (they are imported modules, never garbage).
         gc.freeze()
-        _trim_heap()  # free heap pages go back to the OS now, instead of being shared and copied later
+        trim_heap()  # free heap pages go back to the OS now, instead of being shared and copied later
         session = os.getpid()
         pid = os.fork()
         if pid == 0:  # the zygote
