@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,3 +50,20 @@ def make_submission(root: Path, modules: dict[str, str], *, layout: str = "lab3"
 def zip_dir(folder: Path, zip_path: Path) -> Path:
     shutil.make_archive(str(zip_path.with_suffix("")), "zip", folder)
     return zip_path
+
+
+@contextlib.contextmanager
+def staged_for_sandbox(sub_dir: Path, modules: dict[str, str]) -> Iterator[tuple]:
+    """``(isolation, staged)``: ``modules`` as a submission, staged as a grading run stages it (in a folder
+    the sandbox user can reach, removed afterwards)."""
+    from autograder.engine import isolation
+    from autograder.engine.staging import default_release, stage
+
+    iso = isolation.detect()
+    sub = make_submission(sub_dir, modules)
+    base = Path(tempfile.mkdtemp(prefix="lab3-sandbox-test-"))
+    os.chmod(base, 0o711)
+    try:
+        yield iso, stage(sub, default_release(REPO), base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -3,18 +3,12 @@ timeout is the grader's fault (exit 3, regrade), never the student's timeout and
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
-from engine_helpers import REPO, make_submission, solution_text
+from engine_helpers import solution_text, staged_for_sandbox
 
-from autograder.engine import isolation, memory
+from autograder.engine import memory
 from autograder.engine.errors import GradingFault, StudentTimeout
 from autograder.engine.sandbox import Sandbox
-from autograder.engine.staging import default_release, stage
 
 
 @pytest.mark.parametrize("name,text,expected", [
@@ -45,21 +39,17 @@ def test_a_timeout_while_the_grader_thrashes_is_a_fault(tmp_path, monkeypatch, r
     """The same hanging call: a student timeout normally; a GradingFault when the grader's cgroup re-read
     50 000 pages meanwhile."""
     hang = "\n\ndef causal_mask(size, device=None):\n    while True:\n        pass\n"
-    iso = isolation.detect()
-    sub = make_submission(tmp_path / "sub", {"attention": solution_text("attention") + hang})
-    base = Path(tempfile.mkdtemp(prefix="lab3-thrash-test-"))
-    os.chmod(base, 0o711)
-    staged = stage(sub, default_release(REPO), base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
     counter = iter(range(0, 10**9, reread or 1))
     monkeypatch.setattr(memory, "major_faults", lambda cgroup_dir: next(counter))
     (tmp_path / "logs").mkdir()
-    box = Sandbox(staged.root, graded=["attention"], isolation=iso, log_dir=tmp_path / "logs", log=lambda _: None)
-    try:
-        expected = GradingFault if reread else StudentTimeout
-        with pytest.raises(expected) as info:
-            box.request("call", {"probe": "attention.causal_mask", "kwargs": {"size": 4}}, 2, "mask")
-        if reread:
-            assert "short of memory" in str(info.value) and "raise the memory limit" in str(info.value)
-    finally:
-        box.close()
-        shutil.rmtree(base, ignore_errors=True)
+    with staged_for_sandbox(tmp_path / "sub", {"attention": solution_text("attention") + hang}) as (iso, staged):
+        box = Sandbox(staged.root, graded=["attention"], isolation=iso, log_dir=tmp_path / "logs",
+                      log=lambda _: None)
+        try:
+            expected = GradingFault if reread else StudentTimeout
+            with pytest.raises(expected) as info:
+                box.request("call", {"probe": "attention.causal_mask", "kwargs": {"size": 4}}, 2, "mask")
+            if reread:
+                assert "short of memory" in str(info.value) and "raise the memory limit" in str(info.value)
+        finally:
+            box.close()

@@ -4,16 +4,11 @@ goes away with the sandbox, and a broken fork path falls back to exec."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
-from engine_helpers import REPO, make_submission, solution_text
+from engine_helpers import solution_text, staged_for_sandbox
 
-from autograder.engine import isolation
 from autograder.engine.sandbox import Sandbox
-from autograder.engine.staging import default_release, stage
 from autograder.engine.zygote import Zygote
 
 pytestmark = pytest.mark.slow
@@ -21,16 +16,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def sandbox_parts(tmp_path):
-    iso = isolation.detect()
-    sub = make_submission(tmp_path / "sub", {"attention": solution_text("attention")})
-    base = Path(tempfile.mkdtemp(prefix="lab3-zygote-test-"))
-    os.chmod(base, 0o711)
-    staged = stage(sub, default_release(REPO), base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
     logs = tmp_path / "logs"
     logs.mkdir()
     lines: list[str] = []
-    yield iso, staged, logs, lines
-    shutil.rmtree(base, ignore_errors=True)
+    with staged_for_sandbox(tmp_path / "sub", {"attention": solution_text("attention")}) as (iso, staged):
+        yield iso, staged, logs, lines
 
 
 def _sandbox(parts, zygote) -> Sandbox:
@@ -91,29 +81,25 @@ def test_a_child_that_keeps_memory_is_replaced_by_a_fresh_fork(tmp_path):
     hoard = ("\n\n_kept = [torch.ones(16 << 20)]\n_causal_mask = causal_mask\n\n\ndef causal_mask(size, device=None):\n"
              "    if size == 5:\n        _kept.append(torch.ones(16 << 20))  # 64 MB, written\n"
              "    return _causal_mask(size, device=device)\n")
-    iso = isolation.detect()
-    sub = make_submission(tmp_path / "sub", {"attention": solution_text("attention") + hoard})
-    base = Path(tempfile.mkdtemp(prefix="lab3-zygote-test-"))
-    os.chmod(base, 0o711)
-    staged = stage(sub, default_release(REPO), base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
     logs, lines = tmp_path / "logs", []
     logs.mkdir()
-    box = Sandbox(staged.root, graded=["attention"], isolation=iso, log_dir=logs, log=lines.append,
-                  zygote=Zygote.fork(), limits=Limits(recycle_mb=48))
-    try:
-        imported: set[int] = set()
+    with staged_for_sandbox(tmp_path / "sub", {"attention": solution_text("attention") + hoard}) as (iso, staged):
+        box = Sandbox(staged.root, graded=["attention"], isolation=iso, log_dir=logs, log=lines.append,
+                      zygote=Zygote.fork(), limits=Limits(recycle_mb=48))
+        try:
+            imported: set[int] = set()
 
-        def call(size: int):  # imports first in each new child, as the plugin does
-            if box.generation not in imported:
-                box.request("import", {"module": "lab3.attention"}, 30, "import attention")
-                imported.add(box.generation)
-            return box.request("call", {"probe": "attention.causal_mask", "kwargs": {"size": size}}, 30, "mask")
+            def call(size: int):  # imports first in each new child, as the plugin does
+                if box.generation not in imported:
+                    box.request("import", {"module": "lab3.attention"}, 30, "import attention")
+                    imported.add(box.generation)
+                return box.request("call", {"probe": "attention.causal_mask", "kwargs": {"size": size}}, 30,
+                                   "mask")
 
-        call(3)
-        assert box.generation == 1, lines
-        assert call(5)["mask"].shape == (5, 5)
-        assert box.generation == 2 and any("MiB of private memory; starting a fresh child" in x for x in lines)
-        assert call(4)["mask"].shape == (4, 4) and box.generation == 2
-    finally:
-        box.close()
-        shutil.rmtree(base, ignore_errors=True)
+            call(3)
+            assert box.generation == 1, lines
+            assert call(5)["mask"].shape == (5, 5)
+            assert box.generation == 2 and any("MiB of private memory; starting a fresh child" in x for x in lines)
+            assert call(4)["mask"].shape == (4, 4) and box.generation == 2
+        finally:
+            box.close()
