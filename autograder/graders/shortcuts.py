@@ -58,10 +58,12 @@ ATTENTION_LIBRARIES = {
     "torchtune", "torchmultimodal", "vit_pytorch", "performer_pytorch", "linear_attention_transformer",
     "local_attention", "einops_exts", "apex", "deepspeed", "megatron", "triton", "torchvision",
     "keras", "jax", "flax", "tensorflow", "mlx", "sentence_transformers", "open_clip", "clip", "peft",
+    "autograder",  # the grader's own trusted parts run in the same process during other areas' tests
 }  # fmt: skip
 _FORBIDDEN_TORCH_MODULES = {"torch.nn.MultiheadAttention", "torch.nn.Transformer", "torch.nn.TransformerEncoder",
                             "torch.nn.TransformerEncoderLayer", "torch.nn.TransformerDecoder",
                             "torch.nn.TransformerDecoderLayer"}  # fmt: skip
+TRUSTED_PARTS = "autograder.child.probes.trusted."
 # names that only code hiding a call, or switching the recorders off, needs
 _HIDING_MODULES = ("importlib", "builtins", "torch._C", "torch.ops", "torch.overrides", "torch._ops",
                    "torch.utils._python_dispatch", "torch._dispatch", "torch.library", "marshal", "types",
@@ -306,6 +308,8 @@ def trace_findings(trace: Any, probe_area: str) -> list[str]:
                     where = f" ({frames[0].replace(':', ', in ', 1).replace(':', ', line ')})" if frames else ""
                     out.append(f"{kind} {name} ran{where}")
     for cls, frames in (trace.get("modules") or {}).items():
+        if str(cls).startswith(TRUSTED_PARTS):
+            continue  # the grader's own attention, swapped in while another area is graded
         root = str(cls).split(".", 1)[0]
         short = str(cls).replace("torch.nn.modules.activation.", "torch.nn.").replace(
             "torch.nn.modules.transformer.", "torch.nn.")

@@ -1,6 +1,10 @@
 """Hidden graders for the Exercise 1 models: positional encoding (5 pts), encoder layer (6), patch
 embedding (4), and two short trainings — a ViT on CIFAR-10 (2) and a Seq2SeqTransformer on reversal (2).
 
+One mistake, one charge: the encoder-layer tests run the student's layer around the grader's attention, the
+ViT test keeps only the student's PatchEmbedding and the Seq2Seq test only the student's causal mask and
+positional encoding (``autograder/child/probes/trusted.py``); each test's tags name every area it grades.
+
 References are independent: the closed form of the sinusoidal encoding written here, torch's
 ``nn.TransformerEncoderLayer`` with copied weights, an ``F.unfold`` patch reference; the accuracy
 graders hold the test labels and compute the accuracy here (the student code only sees images /
@@ -382,9 +386,9 @@ def _cifar_subsets(train_per_class: int, test_count: int, seed: int = 0):
 VIT_THRESHOLD = 0.22  # the solution reaches 0.30 here (4 epochs on 2000 images); chance is 0.10
 
 
-@pytest.mark.grade(points=2, tags=[EX, "vit"], visibility="after_due_date")
+@pytest.mark.grade(points=2, tags=[EX, "vit", "patch_embed"], visibility="after_due_date")
 def test_vit_trains_on_cifar(student):
-    """vit: the ViT built on your code learns CIFAR-10 (2000 images, 4 epochs) to >= 0.22 test accuracy"""
+    """vit: the ViT on your PatchEmbedding learns CIFAR-10 (2000 images, 4 epochs) to >= 0.22 test accuracy"""
     x_train, y_train, x_test, y_test = _cifar_subsets(200, 1000)
     res = student.call("vit.train_vit", timeout=T_TRAIN, train_images=x_train, train_labels=y_train,
                        test_images=x_test, epochs=4)  # fmt: skip
@@ -392,9 +396,10 @@ def test_vit_trains_on_cifar(student):
     check_shape(pred, (len(y_test),), "test predictions")
     acc = float((pred.long() == y_test).float().mean())
     if acc < VIT_THRESHOLD:
-        fail(f"the VisionTransformer reached {acc:.3f} test accuracy after 4 epochs on 2000 images, "
-             f"below {VIT_THRESHOLD} (chance: 0.10) — check PatchEmbedding, the encoder layer and attention "
-             "in training mode")  # fmt: skip
+        fail(f"the VisionTransformer on your PatchEmbedding reached {acc:.3f} test accuracy after 4 epochs on "
+             f"2000 images, below {VIT_THRESHOLD} (chance: 0.10) — check PatchEmbedding: gradients must reach "
+             "proj (no detach, no new tensors), patches in row-major order. The attention and encoder layers "
+             "in this run are the grader's own, so only your PatchEmbedding is tested here")  # fmt: skip
 
 
 def _reverse_data(n: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -408,9 +413,9 @@ def _reverse_data(n: int, length: int, seed: int) -> tuple[torch.Tensor, torch.T
 SEQ2SEQ_THRESHOLD = 0.90  # the solution reaches 1.00 (200 steps, warm-up + cosine)
 
 
-@pytest.mark.grade(points=2, tags=[EX, "seq2seq"], visibility="after_due_date")
+@pytest.mark.grade(points=2, tags=[EX, "seq2seq", "causal_mask", "pe"], visibility="after_due_date")
 def test_seq2seq_learns_reversal(student):
-    """seq2seq: the Seq2SeqTransformer built on your code learns to reverse length-8 sequences"""
+    """seq2seq: the Seq2SeqTransformer with your causal_mask and positional encoding learns to reverse sequences"""
     train_src, train_tgt = _reverse_data(4000, 8, seed=41)
     test_src, test_tgt = _reverse_data(200, 8, seed=42)
     res = student.call("transformer.train_reverse", timeout=T_TRAIN, train_src=train_src, train_tgt=train_tgt,
@@ -426,5 +431,7 @@ def test_seq2seq_learns_reversal(student):
     if exact < SEQ2SEQ_THRESHOLD:
         loss = res.get("final_loss")
         fail(f"after 200 training steps the Seq2SeqTransformer reverses {exact:.2f} of the test sequences "
-             f"exactly, below {SEQ2SEQ_THRESHOLD} (final training loss {loss:.3f}) — check causal_mask, the "
-             "masks inside MultiHeadAttention and the encoder layer")  # fmt: skip
+             f"exactly, below {SEQ2SEQ_THRESHOLD} (final training loss {loss:.3f}) — check causal_mask (True "
+             "strictly above the diagonal: a decoder that sees the next token learns to copy it) and "
+             "SinusoidalPositionalEncoding.forward (x + pe[:T]: without positions the order is lost). The "
+             "attention and encoder layers in this run are the grader's own")  # fmt: skip

@@ -78,27 +78,24 @@ def mha(
     grad: bool = False,
     seed_value: int = 0,
 ) -> dict[str, Any]:
-    """Build the student's MultiHeadAttention with the given projection weights and run forward."""
+    """Build the student's MultiHeadAttention with the given projection weights and run forward.
+
+    The attention inside is the grader's (``trusted.sdpa`` in place of ``lab3.attention``'s function): a
+    mistake in the student's ``scaled_dot_product_attention`` is charged to that function's tests only."""
+    import lab3.attention
     import torch
+
+    from autograder.child.probes import trusted
 
     seed(seed_value)
     m = _build_mha(d_model, num_heads, bias, dropout, weights)
     m.train(train)
     if grad:
         query = query.clone().requires_grad_(True)
-    with CallTrace() as trace:
-        out, w = pair(
-            trace.run(
-                m,
-                query,
-                key,
-                value,
-                key_padding_mask=key_padding_mask,
-                attn_mask=attn_mask,
-                need_weights=need_weights,
-                average_attn_weights=average_attn_weights,
-            )
-        )
+    kwargs = {"key_padding_mask": key_padding_mask, "attn_mask": attn_mask, "need_weights": need_weights,
+              "average_attn_weights": average_attn_weights}
+    with trusted.swapped(lab3.attention, scaled_dot_product_attention=trusted.sdpa), CallTrace() as trace:
+        out, w = pair(trace.run(m, query, key, value, **kwargs))
         res: dict[str, Any] = {"out": tensor_or_none(out), "weights": tensor_or_none(w)}
         if grad:
             g = torch.Generator().manual_seed(7)

@@ -8,21 +8,20 @@ from autograder.child.probes import CallTrace, seed, tensor_or_none
 
 
 def _build_encoder_layer(cfg: dict[str, Any], weights: dict[str, Any]):
-    """The student's TransformerEncoderLayer in float64, weights copied into the documented attributes."""
+    """The student's TransformerEncoderLayer in float64, weights copied into the documented attributes.
+
+    Its ``self_attn`` is the grader's ``MultiHeadAttention`` (``trusted``): the encoder layer's tests grade
+    how the layer wires attention, feed-forward, norms and dropouts, not the student's attention again."""
+    import lab3.transformer
     import torch
-    from lab3.transformer import TransformerEncoderLayer
+
+    from autograder.child.probes import trusted
 
     activation = cfg["activation"]
     if activation.startswith("torch."):  # a callable: "torch.tanh" -> torch.tanh
         activation = getattr(torch, activation[len("torch."):])
-    layer = TransformerEncoderLayer(
-        cfg["d_model"],
-        cfg["num_heads"],
-        dim_feedforward=cfg["dim_feedforward"],
-        dropout=cfg.get("dropout", 0.0),
-        activation=activation,
-        norm_first=cfg["norm_first"],
-    ).double()
+    with trusted.swapped(lab3.transformer, MultiHeadAttention=trusted.MultiHeadAttention):
+        layer = _new_encoder_layer(cfg, activation)
     targets = {
         "self_attn.q_proj": layer.self_attn.q_proj,
         "self_attn.k_proj": layer.self_attn.k_proj,
@@ -38,6 +37,19 @@ def _build_encoder_layer(cfg: dict[str, Any], weights: dict[str, Any]):
             module.weight.copy_(weights[f"{name}.weight"])
             module.bias.copy_(weights[f"{name}.bias"])
     return layer
+
+
+def _new_encoder_layer(cfg: dict[str, Any], activation):
+    from lab3.transformer import TransformerEncoderLayer
+
+    return TransformerEncoderLayer(
+        cfg["d_model"],
+        cfg["num_heads"],
+        dim_feedforward=cfg["dim_feedforward"],
+        dropout=cfg.get("dropout", 0.0),
+        activation=activation,
+        norm_first=cfg["norm_first"],
+    ).double()
 
 
 def encoder_layer(
@@ -111,23 +123,30 @@ def encoder_dropout_sites(cfg: dict[str, Any], weights: dict[str, Any], src) -> 
 def train_reverse(
     train_src, train_tgt, test_src, steps: int, lr: float = 1e-3, batch_size: int = 64, seed_value: int = 0
 ) -> dict[str, Any]:
-    """Train the given ``Seq2SeqTransformer`` (on the student's code) on reversal; decode ``test_src``.
+    """Train the given ``Seq2SeqTransformer`` on reversal with the student's ``causal_mask`` and
+    ``SinusoidalPositionalEncoding``; decode ``test_src``.
 
-    ``train_src (N, L+1)``, ``train_tgt (N, L+2)`` come from the grader; only predictions go back.
+    Its attention and encoder layers are the grader's (``trusted``): their own tests grade them, so a
+    mistake there is not charged here again. ``train_src (N, L+1)``, ``train_tgt (N, L+2)`` come from the
+    grader; only predictions go back.
     """
     import math
 
+    import lab3.transformer
     import torch
     import torch.nn.functional as F
-    from lab3.transformer import Seq2SeqTransformer
+
+    from autograder.child.probes import trusted
 
     seed(seed_value)
     torch.set_num_threads(1)
     vocab = int(max(train_src.max(), train_tgt.max())) + 1
-    model = Seq2SeqTransformer(
-        vocab, vocab, d_model=64, num_heads=4, num_encoder_layers=2, num_decoder_layers=2,
-        dim_feedforward=128, dropout=0.0, max_len=64,
-    )  # fmt: skip
+    with trusted.swapped(lab3.transformer, MultiHeadAttention=trusted.MultiHeadAttention,
+                         TransformerEncoderLayer=trusted.TransformerEncoderLayer):
+        model = lab3.transformer.Seq2SeqTransformer(
+            vocab, vocab, d_model=64, num_heads=4, num_encoder_layers=2, num_decoder_layers=2,
+            dim_feedforward=128, dropout=0.0, max_len=64,
+        )  # fmt: skip
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     warmup = max(1, steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 0

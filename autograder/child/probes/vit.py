@@ -29,15 +29,18 @@ def patch_embed(
 
 
 def train_vit(train_images, train_labels, test_images, epochs: int, seed_value: int = 0) -> dict[str, Any]:
-    """Train the given ``VisionTransformer`` (built on the student's code) briefly; predict ``test_images``.
+    """Train the given ``VisionTransformer`` with the student's ``PatchEmbedding`` (and the grader's encoder
+    layers) briefly; predict ``test_images``.
 
     Images arrive as uint8 ``(N, 32, 32, 3)``; only test predictions go back (the grader keeps the labels).
     """
     import math
 
+    import lab3.vit
     import torch
     import torch.nn.functional as F
-    from lab3.vit import VisionTransformer
+
+    from autograder.child.probes import trusted
 
     seed(seed_value)
     torch.set_num_threads(1)
@@ -48,7 +51,9 @@ def train_vit(train_images, train_labels, test_images, epochs: int, seed_value: 
         return images.permute(0, 3, 1, 2).float().div_(255).sub_(mean).div_(std)  # (N, 3, 32, 32)
 
     x, y, x_test = prep(train_images), train_labels.long(), prep(test_images)
-    model = VisionTransformer(patch_size=4, embed_dim=64, depth=2, num_heads=4, mlp_ratio=2.0)
+    # the student's PatchEmbedding with the grader's encoder layers: attention is graded by its own tests
+    with trusted.swapped(lab3.vit, TransformerEncoderLayer=trusted.TransformerEncoderLayer):
+        model = lab3.vit.VisionTransformer(patch_size=4, embed_dim=64, depth=2, num_heads=4, mlp_ratio=2.0)
     batch = 64
     total = epochs * math.ceil(len(x) / batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
