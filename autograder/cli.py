@@ -40,6 +40,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return run_grade(args)
 
 
+def _cmd_answers(args: argparse.Namespace) -> int:
+    from autograder.gradebook.cli import run_answers
+
+    return run_answers(args)
+
+
 def _cmd_selftest(args: argparse.Namespace) -> int:
     from autograder.selftest import run_selftest
 
@@ -92,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the engine is not installed in this copy
         pass
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("answers", help="TAs: grade the written answers of a batch (serve) and export the final "
+                       "grades (export: final.csv, canvas.csv)")
+    from autograder.gradebook.cli import add_answers_arguments
+
+    add_answers_arguments(p)
+    p.set_defaults(func=_cmd_answers)
 
     p = sub.add_parser("results", help="run the lab's experiments with the solution code: results/ (CSV, figures, "
                                        "README with a verdict per claim)")

@@ -1,7 +1,7 @@
 """``lab3 grade``: argument parsing and the command body (the lead's ``autograder/cli.py`` calls these).
 
     lab3 grade SUBMISSION --out DIR [--only TAG ...]
-    lab3 grade --batch DIR --out OUT [-j N] [--shard i/n] [--force]
+    lab3 grade --batch DIR --out OUT [-j N] [--shard i/n] [--force [--reason TEXT]] [--roster CSV]
 
 Exit status: 0 whenever grading completed, whatever the scores; 2 for a usage error or an input that
 is not a submission; 3 when the grader itself failed (never reported as a grade).
@@ -41,7 +41,11 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", nargs="+", metavar="TAG", help="grade only the tests carrying one of these tags"
     )
     parser.add_argument("--shard", metavar="i/n", help="batch: grade only shard i of n (1-based), e.g. 2/4")
-    parser.add_argument("--force", action="store_true", help="batch: grade again even if results exist")
+    parser.add_argument("--force", action="store_true", help="batch: grade again even if results exist (the "
+                        "previous grades are kept in OUT/history/ with a diff; manual grades are never touched)")
+    parser.add_argument("--reason", metavar="TEXT", help="batch: why this run regrades (recorded in OUT/history/)")
+    parser.add_argument("--roster", type=Path, metavar="CSV", help="batch: submission -> student_id, name, email "
+                        "(kept as OUT/roster.csv for final.csv and canvas.csv)")
     parser.add_argument(
         "--timeout-scale",
         type=float,
@@ -90,6 +94,13 @@ def run_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ValueError as exc:
             return _usage(str(exc))
+        if getattr(args, "roster", None) is not None:
+            from autograder.gradebook import roster
+
+            try:
+                roster.keep(out, args.roster)
+            except roster.RosterError as exc:
+                return _usage(str(exc))
         results = grade_batch(
             batch,
             out,
@@ -99,10 +110,11 @@ def run_grade(args: argparse.Namespace) -> int:
             force=args.force,
             timeout_scale=args.timeout_scale,
             release=args.release,
+            reason=getattr(args, "reason", None),
         )
         return _report_batch(results, out)
-    if args.shard or args.force or args.jobs != 1:
-        print("note: -j, --shard and --force apply to --batch only", file=sys.stderr)
+    if args.shard or args.force or args.jobs != 1 or getattr(args, "roster", None) or getattr(args, "reason", None):
+        print("note: -j, --shard, --force, --roster and --reason apply to --batch only", file=sys.stderr)
     if not submission.exists():
         return _usage(f"{submission}: no such file or folder")
     if submission.is_file() and submission.suffix.lower() == ".ipynb":
@@ -141,7 +153,14 @@ def _report_batch(results, out: Path) -> int:
     for name in skipped:
         print(f"skipped: {name}")
     print(f"{len(results)} submission(s), {len(failed)} not graded, {len(skipped)} skipped; "
-          f"wrote {out / 'grades.csv'}, {out / 'report.html'} and {out / 'answers.html'}")
+          f"wrote {out / 'grades.csv'}, {out / 'final.csv'}, {out / 'report.html'} and {out / 'answers.html'}")
+    from autograder.gradebook.history import last_run
+
+    run = last_run(out)
+    if run and run.get("previously_graded"):
+        print(f"regrade: {len(run.get('moved', []))} of {len(run['previously_graded'])} previously graded "
+              f"submission(s) moved; the diff: {run['diff']}")
+    print(f"written answers: lab3 answers serve {out}")
     for r in failed:
         print(f"{r.submission}: " + internal_error_line(r.error, out / r.submission), file=sys.stderr)
     return EXIT_INTERNAL if failed else EXIT_GRADED

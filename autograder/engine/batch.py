@@ -122,13 +122,18 @@ def grade_batch(
     timeout_scale: float = DEFAULT_TIMEOUT_SCALE,
     release: Path | None = None,
     progress: bool = True,
+    reason: str | None = None,
     **kwargs: Any,
 ) -> list[GradeResult]:
     """Grade every submission of ``batch_dir`` into ``out``; returns the results of this shard.
 
     A submission already graded in ``out`` is kept unless ``force``; one whose grading failed
-    (``status == "error"``) is always graded again.
+    (``status == "error"``) is always graded again. Every run is recorded in ``OUT/history/`` (grader
+    version, what was regraded, ``reason``); a regrade keeps the previous grades there with a diff
+    (:mod:`autograder.gradebook.history`). The manual grades (``manual_grades.json``) are never touched.
     """
+    from autograder.gradebook import history
+
     batch_dir, out = absolute(batch_dir), absolute(out)
     release = absolute(release) if release else None
     out.mkdir(parents=True, exist_ok=True)
@@ -151,6 +156,8 @@ def grade_batch(
                 results[sid] = prev
                 continue
         todo.append((sid, path))
+
+    before = history.snapshot(out, [sid for sid, _ in todo])  # kept with a diff once regraded
 
     def one(sid: str, path: Path) -> GradeResult:
         try:
@@ -187,4 +194,6 @@ def grade_batch(
     from autograder.reports.batch import write_batch_reports
 
     write_batch_reports(out, wall_s=time.monotonic() - t0, jobs=jobs)
+    history.record_run(out, regraded=[sid for sid, _ in todo], before=before, force=force, reason=reason,
+                       only_tags=only_tags, shard=shard, manifest=kwargs.get("manifest"))
     return [results[sid] for sid, _ in entries if sid in results]

@@ -16,9 +16,12 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autograder.reports.results import atomic_write, clean_text
+
+if TYPE_CHECKING:
+    from autograder.gradebook.final import FinalTable
 
 
 def _load_all(out: Path) -> list[dict[str, Any]]:
@@ -53,8 +56,12 @@ def _skipped(out: Path) -> list[str]:
         return []
 
 
-def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Path:
+def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None, final: FinalTable | None = None) -> Path:
+    """``OUT/grades.csv``: per submission the autograded tests, the written-answer status and, with ``final``
+    (:func:`autograder.gradebook.final.final_table`), the manual points per question and the final total."""
     rows = _load_all(out) if rows is None else rows
+    final_rows = {r["id"]: r for r in final.rows} if final is not None else {}
+    manual = ([f"manual:{q.id}" for q in final.questions] + ["manual", "final"]) if final is not None else []
     columns: list[str] = []
     for r in rows:
         for t in r["tests"]:
@@ -67,11 +74,12 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Pat
         written += [c for c in csv_columns(r.get("answers")) if c not in written]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "status", "total", "max", *[_short(c) for c in columns], *written])
+    w.writerow(["id", "status", "total", "max", *[_short(c) for c in columns], *written, *manual])
     for r in rows:
         status = _status(r)
+        extra = [final_rows.get(r["id"], {}).get(c, "") for c in manual]
         if status == "error":  # not graded: no score at all, so a gradebook import cannot take a 0
-            w.writerow([r["id"], status, "", "", *["" for _ in columns], *["" for _ in written]])
+            w.writerow([r["id"], status, "", "", *["" for _ in columns], *["" for _ in written], *extra])
             continue
         scores = {t["id"]: t["score"] for t in r["tests"]}
         w.writerow(
@@ -82,6 +90,7 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None) -> Pat
                 _num(r["max_score"]),
                 *[_num(scores[c]) if c in scores else "" for c in columns],
                 *[csv_columns(r.get("answers")).get(c, "") for c in written],
+                *extra,
             ]
         )
     path = Path(out) / "grades.csv"
@@ -264,8 +273,13 @@ def write_report_html(
 def write_batch_reports(
     out: Path, *, wall_s: float | None = None, jobs: int | None = None
 ) -> tuple[Path, Path]:
+    """grades.csv, report.html, answers.html (+ the figure files) and final.csv / canvas.csv of batch ``out``."""
+    from autograder.gradebook import classview
+    from autograder.gradebook.final import write_final
     from autograder.reports.answers import write_answers_html
 
-    rows = _load_all(out)
-    write_answers_html(out, rows)  # the notebooks' written answers and figures, for manual grading
-    return write_grades_csv(out, rows), write_report_html(out, rows, wall_s=wall_s, jobs=jobs)
+    view = classview.load(out)  # the figures become files; the rows keep no image data
+    write_answers_html(out, view)  # the notebooks' written answers and figures, for manual grading
+    table = write_final(out, view.rows, view.questions)  # autograded + manual points (manual_grades.json)
+    rows = view.rows
+    return write_grades_csv(out, rows, table), write_report_html(out, rows, wall_s=wall_s, jobs=jobs)

@@ -105,7 +105,7 @@ def test_deleted_question_cells_count_as_unanswered(release_nb, tmp_path):
     assert {q["id"]: q["answered"] for q in rep["questions"]}["ex2-sources"] is False
 
 
-def test_answers_html_is_self_contained_and_escaped(release_nb, tmp_path):
+def test_answers_html_is_offline_light_and_escaped(release_nb, tmp_path):
     rows = []
     for sid, answers in (("alice", {"ex1-length-sweep": "<script>alert(1)</script> fixed state"}), ("bob", {})):
         sub = make_submission(tmp_path / sid, {})
@@ -114,8 +114,12 @@ def test_answers_html_is_self_contained_and_escaped(release_nb, tmp_path):
     rows.append({"id": "carol", "answers": na.written_answers(make_submission(tmp_path / "carol", {}))})
     page = write_answers_html(tmp_path, rows).read_text()
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; fixed state" in page
-    assert f"data:image/png;base64,{PNG}" in page
-    assert "http://" not in page and "https://" not in page and " src='data:" in page
+    # figures are files opened full size from lazy thumbnails, never inlined (a class of 200 stays light)
+    assert "data:image" not in page and "loading=lazy" in page
+    fig = next((tmp_path / "answers" / "figures" / "alice").glob("*.png"))
+    assert fig.read_bytes() == base64.b64decode(PNG) and f"src='answers/figures/alice/{fig.name}'" in page
+    assert "http://" not in page and "https://" not in page
+    assert "<strong>Question" in page or "<strong>Questions" in page  # the master's prompt, as Markdown
     assert page.count("not answered") >= 6 and "no notebook submitted" in page
     assert "ex3-optimization" in page
 

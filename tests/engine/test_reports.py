@@ -68,7 +68,8 @@ def test_batch_reports(tmp_path):
         (d / "result.json").write_text(json.dumps(make_result(score_a=s, out_a="wrong by 8.0x").to_dict()))
     csv_path, html_path = write_batch_reports(tmp_path, wall_s=1.0, jobs=2)
     rows = csv_path.read_text().splitlines()
-    assert rows[0] == "id,status,total,max,a,b,g" and rows[1] == "s0,graded,2,5,2,0,0" and len(rows) == 4
+    assert rows[0].startswith("id,status,total,max,a,b,g,manual:") and rows[0].endswith(",manual,final")
+    assert rows[1].startswith("s0,graded,2,5,2,0,0,") and rows[1].endswith(",0,2") and len(rows) == 4
     html = html_path.read_text()
     assert html.count("data:image/png;base64,") == 2
     assert "wrong by 8.0x" in html and "secret detail" in html  # instructor report shows all failures
@@ -87,7 +88,8 @@ def test_batch_reports_put_not_graded_first_and_never_score_them(tmp_path):
     (tmp_path / "skipped.txt").write_text("notes.txt: neither a folder nor a .zip\n")
     csv_path, html_path = write_batch_reports(tmp_path)
     rows = csv_path.read_text().splitlines()
-    assert rows[1].startswith("alice,graded,2,5,") and rows[2] == "bob,error,,,,,"
+    assert rows[1].startswith("alice,graded,2,5,") and rows[2].startswith("bob,error,,,,,")
+    assert rows[2].endswith(",0,")  # manual points kept, no final grade
     html = html_path.read_text()
     top = html.index("Not graded")
     assert top < html.index("Score histogram")

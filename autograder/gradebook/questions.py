@@ -1,0 +1,97 @@
+"""The written questions as the grader sees them: prompt, points, model answer, rubric, related figures.
+
+They come from the master ``source/Lab3.py`` (jupytext percent format): a question is a markdown cell
+whose header carries ``lab3={"question": ID, "points": N}`` and, optionally, ``"rubric": [[points, "what
+earns them"], ...]``; its model answer is the cell's solution region (never in the student release).
+The figures of a question are the figure cells (``fig-<section>``, as ``lab3 build`` numbers them) between
+the previous question and this one. Without the master (an installed copy), the questions are taken from
+the submitted notebooks (prompt and points, no model answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.layout import PACKAGE_PARENT
+
+MASTER = PACKAGE_PARENT / "source" / "Lab3.py"
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+@dataclass
+class RubricItem:
+    """One line of a question's rubric: what earns ``points``."""
+
+    points: float
+    text: str
+
+
+@dataclass
+class Question:
+    """A written question, with what the TA needs to grade it."""
+
+    id: str
+    points: float
+    prompt: str
+    model_answer: str = ""
+    rubric: list[RubricItem] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+def _rubric(spec: Any) -> list[RubricItem]:
+    items = []
+    for item in spec if isinstance(spec, list) else []:
+        if isinstance(item, dict):
+            items.append(RubricItem(float(item.get("points", 0)), str(item.get("text", ""))))
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            items.append(RubricItem(float(item[0]), str(item[1])))
+    return items
+
+
+def _split(source: str) -> tuple[str, str]:
+    """(prompt, model answer) of a question cell's source."""
+    lines = source.split("\n")
+    begin = next((i for i, line in enumerate(lines) if line.strip() == BEGIN), None)
+    if begin is None:
+        return source.strip(), ""
+    end = next((i for i, line in enumerate(lines) if line.strip() == END and i > begin), len(lines))
+    return "\n".join(lines[:begin]).strip(), "\n".join(lines[begin + 1:end]).strip()
+
+
+def master_questions(master: Path = MASTER) -> list[Question]:
+    """The written questions of the master notebook, in notebook order (empty when it is missing)."""
+    if not Path(master).is_file():
+        return []
+    import jupytext
+
+    from autograder.build.notebook import mark_figures
+
+    nb = jupytext.reads(Path(master).read_text(encoding="utf-8"), fmt="py:percent")
+    mark_figures(nb)
+    questions: list[Question] = []
+    figures: list[str] = []
+    for cell in nb.cells:
+        lab3 = cell.metadata.get("lab3", {}) if isinstance(cell.metadata.get("lab3"), dict) else {}
+        if cell.cell_type == "code" and "figure" in lab3:
+            figures.append(str(lab3["figure"]))
+        elif cell.cell_type == "markdown" and "question" in lab3:
+            prompt, model = _split(cell.source)
+            questions.append(Question(str(lab3["question"]), float(lab3.get("points", 0)), prompt, model,
+                                      _rubric(lab3.get("rubric")), figures))
+            figures = []
+    return questions
+
+
+def class_questions(rows: list[dict[str, Any]], master: Path = MASTER) -> list[Question]:
+    """The master's questions, then any other question the submitted notebooks hold (prompt and points
+    from the first notebook that has it)."""
+    questions = master_questions(master)
+    known = {q.id for q in questions}
+    for row in rows:
+        for q in (row.get("answers") or {}).get("questions", []):
+            if q.get("id") not in known:
+                known.add(q["id"])
+                questions.append(Question(str(q["id"]), float(q.get("points") or 0), str(q.get("prompt", ""))))
+    return questions
