@@ -65,7 +65,9 @@ def build_releases(root: Path = REPO_ROOT) -> BuildOutput:
     if rubric is not None:
         out.assignments["tests/rubric.json"] = out.solutions["tests/rubric.json"] = rubric
     if all(f"lab3/{m}.py" in out.solutions for m in ("attention", "transfer", "training")):
-        out.examples = example_submissions(out.solutions, out.assignments)
+        executed = root / "results" / "Lab3.solutions.ipynb"  # the answer key's run of the solution notebook
+        out.examples = example_submissions(out.solutions, out.assignments,
+                                           executed.read_bytes() if executed.is_file() else None)
     return out
 
 
