@@ -13,7 +13,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 SST2_COPY := $(abspath ../shared/data/sst2)
 export LAB3_SST2_DIR ?= $(if $(wildcard $(SST2_COPY)/stsa.binary.train),$(SST2_COPY))
 
-.PHONY: install data build check test demo lint clean
+.PHONY: install data build check test demo lint clean browser-test-deps
 
 install: $(VENV)/.installed
 
@@ -36,7 +36,15 @@ check: install
 lint: install
 	$(VENV)/bin/ruff check autograder source tests benchmarks scripts
 
-test: install data
+# Headless Chromium for the grading pages' browser test (npm packages, pinned in tests/gradebook/browser).
+BROWSER_DIR := tests/gradebook/browser
+browser-test-deps: $(BROWSER_DIR)/node_modules/.installed
+
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package.json
+	cd $(BROWSER_DIR) && npm install --no-audit --no-fund --no-package-lock
+	touch $@
+
+test: install data browser-test-deps
 	$(LAB3) build --check
 	$(VENV)/bin/ruff check autograder source tests benchmarks scripts
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -11,13 +11,14 @@ import csv
 import html
 import io
 import json
-import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from autograder.reports.areas import area_of, area_order, area_stats, areas_section, normalise, not_implemented
 from autograder.reports.results import atomic_write, clean_text
 
 if TYPE_CHECKING:
@@ -104,12 +105,6 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _normalise(msg: str) -> str:
-    """Group failure messages that differ only in numbers."""
-    first = clean_text(msg, 300).splitlines()[0] if msg else ""
-    return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", first)
-
-
 @dataclass
 class _ClassStats:
     """What the report says about the graded submissions (errors are listed apart, never counted)."""
@@ -120,6 +115,7 @@ class _ClassStats:
     failures: Counter
     example: dict[str, str]
     durations: dict[str, list[float]]
+    stub_failures: int = 0  # "not implemented yet": counted apart from the real mistakes
 
 
 def _class_stats(rows: list[dict[str, Any]]) -> _ClassStats:
@@ -127,20 +123,26 @@ def _class_stats(rows: list[dict[str, Any]]) -> _ClassStats:
     failures: Counter[str] = Counter()
     example: dict[str, str] = {}
     durations: dict[str, list[float]] = defaultdict(list)
+    stub_failures = 0
     for r in rows:
         for t in r["tests"]:
-            d = per_test.setdefault(t["id"], {"name": t["name"], "n": 0, "passed": 0, "points": t["max_score"]})
+            d = per_test.setdefault(t["id"], {"name": t["name"], "n": 0, "passed": 0, "points": t["max_score"],
+                                              "area": "/".join(area_of(list(t.get("tags") or [])))})
             if t["status"] == "skipped":
                 continue
             d["n"] += 1
             d["passed"] += t["status"] == "passed"
             durations[t["id"]].append(float(t.get("duration") or 0.0))
-            if t["status"] == "failed" and t["output"]:
-                key = _normalise(t["output"])
+            if t["status"] == "failed" and not_implemented(t["output"]):
+                stub_failures += 1
+            elif t["status"] == "failed" and t["output"]:
+                key = normalise(t["output"])
                 failures[key] += 1
                 example.setdefault(key, clean_text(t["output"], 300).splitlines()[0])
+    rank = area_order(rows)  # chart and table: the same test names, grouped by exercise and area
+    per_test = dict(sorted(per_test.items(), key=lambda kv: rank.get(kv[0], len(rank))))
     return _ClassStats([r["score"] for r in rows], max([r["max_score"] for r in rows] or [0]), per_test, failures,
-                       example, durations)
+                       example, durations, stub_failures)
 
 
 def _charts(stats: _ClassStats) -> tuple[str, str]:
@@ -165,20 +167,30 @@ def _charts(stats: _ClassStats) -> tuple[str, str]:
         return histogram, ""
     names = [_short(k) for k in graded]
     rates = [100 * d["passed"] / d["n"] for d in graded.values()]
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(names) + 1))
+    fig, ax = plt.subplots(figsize=(7, 0.2 * len(names) + 1))
     ax.barh(names[::-1], rates[::-1], color="#5a9e6f")
     ax.set_xlim(0, 100)
     ax.set_xlabel("pass rate (%)")
+    ax.tick_params(axis="y", labelsize=7)
     rate_chart = _png(fig)
     plt.close(fig)
     return histogram, rate_chart
 
 
+QUIET = ("neither a folder nor a .zip", "a hidden entry")
+
+
 def _not_graded_section(not_graded: list[dict[str, Any]], skipped: list[str]) -> list[str]:
-    if not (not_graded or skipped):
-        return []
+    """Failed gradings and skipped submissions in red; entries that are plainly not submissions (a README in
+    the class folder) in a quiet note."""
     e = html.escape
-    parts = ["<h2 style='color:#b00'>Not graded</h2><table><tr><th>id</th><th>why</th></tr>"]
+    quiet = [line.partition(": ")[0] for line in skipped if line.partition(": ")[2] in QUIET]
+    skipped = [line for line in skipped if line.partition(": ")[2] not in QUIET]
+    note = ([f"<p class=note>Other entries of the class folder, not submissions (not graded): "
+             f"{e(', '.join(quiet))}.</p>"] if quiet else [])
+    if not (not_graded or skipped):
+        return note
+    parts = [*note, "<h2 style='color:#b00'>Not graded</h2><table><tr><th>id</th><th>why</th></tr>"]
     for r in not_graded:
         why = "internal error of the grader (regraded by the next run): " + clean_text(r.get("error", ""), 300)
         parts.append(f"<tr><td>{e(r['id'])}</td><td>{e(why)}</td></tr>")
@@ -207,13 +219,16 @@ def _per_test_sections(stats: _ClassStats, rate_chart: str) -> list[str]:
     parts = ["<h2>Pass rate per test</h2>"]
     if rate_chart:
         parts.append(f"<img alt='pass rate per test' src='{rate_chart}'>")
-    parts.append("<table><tr><th>test</th><th>points</th><th>passed</th><th>rate</th></tr>")
+    parts.append("<table><tr><th>area</th><th>test</th><th>what it checks</th><th>points</th><th>passed</th>"
+                 "<th>rate</th></tr>")
     for tid, d in stats.per_test.items():
         rate = f"{100 * d['passed'] / d['n']:.0f}%" if d["n"] else "skipped"
-        parts.append(f"<tr><td title='{e(tid)}'>{e(d['name'])}</td><td class=num>{_num(d['points'])}</td>"
-                     f"<td class=num>{d['passed']}/{d['n']}</td><td class=num>{rate}</td></tr>")
+        parts.append(f"<tr><td>{e(d['area'])}</td><td title='{e(tid)}'>{e(_short(tid))}</td><td>{e(d['name'])}</td>"
+                     f"<td class=num>{_num(d['points'])}</td><td class=num>{d['passed']}/{d['n']}</td>"
+                     f"<td class=num>{rate}</td></tr>")
     parts.append("</table><h2>Most common failure messages</h2>"
-                 "<table><tr><th>count</th><th>message (example)</th></tr>")
+                 f"<p>Not counted here: {stats.stub_failures} failure(s) of functions still \"not implemented "
+                 "yet\" (stubs).</p><table><tr><th>count</th><th>message (example)</th></tr>")
     for key, count in stats.failures.most_common(15):
         parts.append(f"<tr><td class=num>{count}</td><td>{e(stats.example[key])}</td></tr>")
     parts.append("</table><h2>Slowest tests (mean seconds)</h2>"
@@ -229,12 +244,13 @@ def _per_test_sections(stats: _ClassStats, rate_chart: str) -> list[str]:
 
 def _submissions_section(all_rows: list[dict[str, Any]]) -> list[str]:
     e = html.escape
-    parts = ["<h2>Submissions</h2><table><tr><th>id</th><th>status</th><th>score</th><th>time (s)</th>"
+    parts = ["<h2>Submissions</h2><table><tr><th>id (feedback)</th><th>status</th><th>score</th><th>time (s)</th>"
              "<th>notes</th></tr>"]
     for r in sorted(all_rows, key=lambda r: (_status(r) != "error", r["id"])):
         notes = "; ".join(clean_text(n, 200) for n in r.get("notes", []))[:400]
         shown = "—" if _status(r) == "error" else f"{_num(r['score'])} / {_num(r['max_score'])}"
-        parts.append(f"<tr><td>{e(r['id'])}</td><td>{e(_status(r))}</td><td class=num>{shown}</td>"
+        link = f"<a href='{e(quote(r['id']))}/feedback.md'>{e(r['id'])}</a>"
+        parts.append(f"<tr><td>{link}</td><td>{e(_status(r))}</td><td class=num>{shown}</td>"
                      f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>")
     parts.append("</table>")
     return parts
@@ -257,10 +273,11 @@ def write_report_html(
         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-        "th{background:#eee}td.num{text-align:right}</style></head><body>",
+        "th{background:#eee}td.num{text-align:right}.note{color:#666}</style></head><body>",
         "<h1>Lab 3 — grading report</h1>",
         *_not_graded_section([r for r in all_rows if _status(r) == "error"], _skipped(out)),
         *_summary_section(graded, stats, histogram, wall_s, jobs),
+        *areas_section(area_stats(graded)),
         *_per_test_sections(stats, rate_chart),
         *_submissions_section(all_rows),
         "</body></html>\n",

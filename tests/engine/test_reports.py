@@ -46,6 +46,7 @@ def test_results_json_is_strict_gradescope(tmp_path):
     t = data["tests"]
     assert [x["status"] for x in t[:2]] == ["passed", "failed"] and "status" not in t[2]
     assert t[2]["max_score"] == 0
+    assert [x["number"] for x in t] == ["1", "3", "2"]  # the visible ones (the GPU one is visible) first
     assert all(len(x["output"]) <= 4000 for x in t)
     assert results_json(make_result(score_a=float("nan")))["score"] == 0  # never NaN
 
@@ -93,7 +94,9 @@ def test_batch_reports_put_not_graded_first_and_never_score_them(tmp_path):
     html = html_path.read_text()
     top = html.index("Not graded")
     assert top < html.index("Score histogram")
-    assert "died at start-up" in html[top:] and "notes.txt" in html[top:]
+    assert "died at start-up" in html[top:]
+    # a stray file of the class folder is not a submission: a quiet note, not in the red section
+    assert "notes.txt" not in html[top:] and "<p class=note>Other entries of the class folder" in html[:top]
     assert "<p>1 submissions;" in html  # statistics only over the graded submission
 
 
@@ -105,3 +108,61 @@ def test_failed_grading_results_json_shows_no_score_as_final():
     assert len(data["tests"]) == 1 and data["tests"][0]["status"] == "failed"
     assert "NOT your score" in data["output"] and data["extra_data"]["lab3_status"] == "error"
     assert "GRADING FAILED" in table(res)
+
+
+def _class_result() -> GradeResult:
+    """visible 59/62 (a GPU test not run), hidden 31/38, the notebook's status: what a buggy student gets."""
+    tests = [TestResult(f"v.py::t{i}", f"visible {i} <b>x</b> | y", 2, 2, "passed", "", "visible", ["ex1", "sdpa"])
+             for i in range(29)]
+    tests.insert(5, TestResult("v.py::bad", "freeze_backbone: BN stats", 0, 3, "failed",
+                               "running_mean moved <by 0.3>", "visible", ["ex2", "freeze"]))
+    tests.insert(7, TestResult("v.py::x", "extra one", 1, 1, "passed", "", "visible", ["ex3"]))
+    tests.insert(9, TestResult("h.py::h0", "hidden 0", 0, 7, "failed", "secret", "hidden", ["ex2", "freeze"]))
+    tests += [TestResult(f"h.py::h{i}", f"hidden {i}", 1, 1, "passed", "", "after_due_date" if i % 2 else "hidden",
+                         ["ex1"]) for i in range(1, 32)]
+    tests.append(TestResult("g.py::cuda", "AMP on CUDA", 0, 0, "skipped",
+                            "not run here (no GPU): 0 of 0 points, not counted", "visible", ["ex3", "amp"]))
+    answers = {"notebook": "Lab3.ipynb", "readable": True, "error": "", "notes": [],
+               "questions": [{"id": "q1", "points": 2, "answered": True, "prompt": "", "answer": "yes"}],
+               "figures": [{"id": "fig-1.2", "present": False, "has_output": False, "images": []}]}
+    score = sum(t.score for t in tests)
+    return GradeResult("s", score, sum(t.max_score for t in tests), tests, 3.0, answers=answers)
+
+
+def test_feedback_adds_up():
+    res = _class_result()
+    assert (res.score, res.max_score) == (90, 100)
+    md = feedback_md(res)
+    assert "**Score: 90 / 100** (visible tests 59/62; hidden tests 31/38: details after the deadline)" in md
+    rows = [line for line in md.splitlines() if line.startswith("| ") and line[2:3].isdigit()]
+    assert [int(r.split("|")[1]) for r in rows] == list(range(1, len(rows) + 1))  # no gaps
+    points = [r.split("|")[-3].strip() for r in rows]
+    counted = [p.split(" / ") for p in points if " / " in p]
+    assert (sum(float(a) for a, _ in counted), sum(float(b) for _, b in counted)) == (59, 62)
+    assert "| 32 hidden tests | 31 / 38 | details after the deadline |" in md
+    assert "| AMP on CUDA | not run here (no GPU): 0 of 0 points, not counted | not run |" in md
+    assert "secret" not in md and "hidden 0" not in md
+    assert not any(e in md for e in ("&lt;", "&gt;", "&amp;", "&#")), "HTML entities in Markdown"
+    assert "visible 0 \\<b\\>x\\</b\\> \\| y" in md  # Markdown escapes instead
+    assert "### 6. freeze_backbone: BN stats" in md and "running_mean moved <by 0.3>" in md  # its row number
+
+
+def test_results_json_and_table_number_alike():
+    res = _class_result()
+    data = results_json(res)
+    assert "90 / 100 points (visible tests 59/62; hidden tests 31/38: details after the deadline)" in data["output"]
+    tests = sorted(data["tests"], key=lambda t: int(t["number"]))
+    assert [t["number"] for t in tests] == [str(i) for i in range(1, len(tests) + 1)]
+    kinds = ["hidden" if t["visibility"] != "visible" else "notebook" if t["tags"] == ["notebook"] else "visible"
+             for t in tests]
+    assert kinds == sorted(kinds, key=["visible", "notebook", "hidden"].index)  # students see 1..k, no gap
+    assert [t["name"] for t in data["tests"][:len(res.tests)]] == [t.name for t in res.tests]  # manifest order
+    gpu = next(t for t in tests if t["name"] == "AMP on CUDA")
+    assert gpu["output"].startswith("not run here (no GPU): 0 of 0 points, not counted") and "status" not in gpu
+    number = {t["name"]: t["number"] for t in tests}
+    lines = table(res).splitlines()
+    for line in lines[:-1]:
+        n, name = line.split()[0], next(k for k in number if f" {k[:40]} " in line)
+        assert number[name] == n, line
+    assert "TOTAL  (visible tests 59/62; hidden tests 31/38" in lines[-1]
+    assert "not run here (no GPU)" in next(line for line in lines if "AMP on CUDA" in line)
