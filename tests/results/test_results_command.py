@@ -28,16 +28,23 @@ def test_quick_run_of_one_experiment_writes_csv_figures_and_readme(tmp_path):
     acc = [r for r in rows if r["part"] == "accumulation"]
     assert [r["dtype"] for r in amp] == ["float32", "bfloat16"]
     assert [r["accumulation_steps"] for r in acc] == [1, 2, 4]
-    assert all(r["max_weight_diff_one_step"] < 1e-4 for r in acc)
+    assert acc[0]["max_weight_diff_one_step"] == ""  # the reference: the differences are the k-runs'
+    assert all(r["max_weight_diff_one_step"] < 1e-4 for r in acc[1:])
+    assert meta_cpu(out) > 0
     meta = json.loads((out / "ex3_amp_accumulation.json").read_text())
     assert meta["mode"] == "quick" and meta["command"] == "lab3 results --quick --only ex3_amp_accumulation"
     assert meta["machine"]["torch"] and meta["wall_time_s"] > 0
     readme = (out / "README.md").read_text()
-    claims = [c for name, c, _ in CLAIMS if name == "ex3_amp_accumulation"]
+    claims = [c.text for c in CLAIMS if c.experiment == "ex3_amp_accumulation"]
     assert claims and all(c in readme for c in claims)
     assert "**holds**: the same update up to float32 rounding" in readme  # accumulation = large batch
-    assert "not recorded yet (`lab3 results --only ex1_length_sweep`)" in readme
+    assert "**not recorded yet**: `lab3 results --only ex1_length_sweep`" in readme
+    assert all(c.rule in readme for c in CLAIMS if c.experiment == "ex3_amp_accumulation")
     assert "![ex3_accumulation.png](ex3_accumulation.png)" in readme
+
+
+def meta_cpu(out) -> float:
+    return json.loads((out / "ex3_amp_accumulation.json").read_text())["cpu_time_s"]
 
 
 def test_unknown_experiment_is_a_usage_error(tmp_path):
