@@ -26,12 +26,22 @@ EXPECTED = REPO_ROOT / "examples" / "expected.json"  # beside the generated samp
 SOLUTION, STUBS = "solution", "blank_stubs"
 
 
+def notebook_status(answers: dict[str, Any] | None) -> dict[str, Any]:
+    """What the grader read in a sample's notebook: the questions answered and the figures present."""
+    if not answers or not answers.get("notebook") or not answers.get("readable"):
+        return {"submitted": False}
+    figures = answers.get("figures", [])
+    return {"submitted": True, "answered": sorted(q["id"] for q in answers.get("questions", []) if q["answered"]),
+            "figures": f"{sum(1 for f in figures if f['present'])}/{len(figures)}"}
+
+
 def _summary(result: GradeResult) -> dict[str, Any]:
     return {
         "status": result.status,
         "total": result.score,
         "max": result.max_score,
         "tests": {t.id: t.score for t in result.tests if t.status != "skipped"},
+        "notebook": notebook_status(result.answers),
     }
 
 
@@ -75,6 +85,8 @@ def diff(expected: dict[str, Any], results: dict[str, GradeResult]) -> list[str]
                 lines.append(f"{sid}: {tid}: expected {e}, got {g}{why}")
         if got["total"] != exp["total"]:
             lines.append(f"{sid}: total expected {exp['total']:g}, got {got['total']:g}")
+        if "notebook" in exp and got["notebook"] != exp["notebook"]:
+            lines.append(f"{sid}: notebook (answers, figures) expected {exp['notebook']}, got {got['notebook']}")
     return lines
 
 

@@ -40,6 +40,22 @@ def test_diff_names_sample_test_and_message():
     assert any(x.startswith("gone: expected, but not graded") for x in lines)
 
 
+def test_diff_names_a_change_of_the_notebook_status():
+    answers = {"notebook": "Lab3.ipynb", "readable": True, "questions": [{"id": "q1", "answered": True}],
+               "figures": [{"id": "f1", "present": False}]}
+    got = result("solution", {"a": 2})
+    got.answers = answers
+    want = {"status": "graded", "total": 2, "tests": {"a": 2},
+            "notebook": {"submitted": True, "answered": ["q1"], "figures": "0/1"}}
+    assert diff({"samples": {"solution": want}}, {"solution": got}) == []
+    want["notebook"] = {"submitted": True, "answered": ["q1"], "figures": "1/1"}
+    line = diff({"samples": {"solution": want}}, {"solution": got})[0]
+    assert line.startswith("solution: notebook (answers, figures)")
+    samples = json.loads(EXPECTED.read_text())["samples"]
+    assert len(samples["solution"]["notebook"]["answered"]) >= 6
+    assert samples["blank_stubs"]["notebook"]["answered"] == []
+
+
 def test_expected_file_is_in_step_with_samples_and_manifest():
     assert expected_problems(REPO) == []
     samples = json.loads(EXPECTED.read_text())["samples"]
