@@ -59,7 +59,6 @@ print("quick mode:", QUICK)
 # `tensorboard --logdir runs/ex1`.
 
 # %%
-from IPython.display import display
 from torch import nn
 
 from lab3 import data as lab3_data
@@ -128,8 +127,9 @@ print(f"\n{'model':12s} {'length':>6s} {'params':>8s} {'exact':>7s} {'token':>7s
 for r in sweep:
     print(f"{r['model']:12s} {r['length']:6d} {r['params']:8d} {r['exact_match']:7.3f} "
           f"{r['token_accuracy']:7.3f} {r['train_seconds']:8.1f}")
-display(viz.plot_length_sweep(sweep, title="reverse task: exact match vs length"))
-display(viz.plot_length_sweep(sweep, metric="token_accuracy", title="reverse task: token accuracy vs length"))
+viz.plot_length_sweep(sweep, title="reverse task: exact match vs length")
+viz.plot_length_sweep(sweep, metric="token_accuracy", title="reverse task: token accuracy vs length")
+plt.show()
 
 # %% [markdown] lab3={"question": "ex1-length-sweep", "points": 2}
 # **Question.** Does the claim hold here? Look at both plots: where does the LSTM's exact match fall,
@@ -175,7 +175,7 @@ maps = viz.capture_attention(transformer16, lambda: transformer16(example.src, e
 last = f"decoder_layers.{len(transformer16.decoder_layers) - 1}.multihead_attn"
 fig = viz.plot_attention(maps[last][0], query_labels=tokens_to_labels(example.tgt_in[0]),
                          key_labels=tokens_to_labels(example.src[0]), title=f"{last} (reverse, L = 16)")
-display(fig)
+plt.show()
 prediction = transformer16.greedy_decode(example.src, 18, BOS, EOS)
 print("source    :", " ".join(tokens_to_labels(example.src[0])))
 print("prediction:", " ".join(tokens_to_labels(prediction[0])))
@@ -203,9 +203,10 @@ cnn_run = ex1.train_vit(dataclasses.replace(vit_cfg, arch="cnn"), device=DEVICE,
 for name, run in (("ViT", vit_run), ("CNN", cnn_run)):
     print(f"{name}: {run['params']} parameters, test accuracy {run['test_accuracy']:.3f} "
           f"after {run['train_seconds']:.0f} s of training")
-display(viz.plot_learning_curves({"ViT": vit_run["history"], "CNN": cnn_run["history"]},
-                                 metrics=("train_loss", "train_accuracy", "test_accuracy")))
-display(viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], lab3_data.CIFAR10_CLASSES))
+viz.plot_learning_curves({"ViT": vit_run["history"], "CNN": cnn_run["history"]},
+                         metrics=("train_loss", "train_accuracy", "test_accuracy"))
+viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], lab3_data.CIFAR10_CLASSES)
+plt.show()
 
 # %% [markdown] lab3={"question": "ex1-vit-vs-cnn", "points": 2}
 # **Question.** Compare the ViT with the CNN of the same size trained the same way. Which
@@ -495,8 +496,6 @@ display(ShowImage(filename=str(OUT2 / "text.png")))
 # experiments. Every run below logs to TensorBoard: `tensorboard --logdir runs/ex3`.
 
 # %%
-from IPython.display import display
-
 from lab3 import ex3_experiments as ex3
 from lab3.models import SmallCNN
 from lab3.optim import build_optimizer, build_scheduler, steps_per_epoch, warmup_cosine
@@ -548,8 +547,9 @@ plt.show()
 opt_rows, opt_hist = ex3.optimizer_comparison(DATA3, CFG3, DEVICE)
 print(ex3.format_table(opt_rows))
 ex3.save_csv(opt_rows, OUT3 / "optimizers.csv")
-display(ex3.plot_histories(opt_hist, ("train_loss", "val_accuracy"), title="optimizer x schedule",
-                           path=OUT3 / "optimizers.png"))
+ex3.plot_histories(opt_hist, ("train_loss", "val_accuracy"), title="optimizer x schedule",
+                   path=OUT3 / "optimizers.png")
+plt.show()
 
 # %% [markdown]
 # ### 3.3 Regularization: the train/test gap
@@ -562,9 +562,10 @@ display(ex3.plot_histories(opt_hist, ("train_loss", "val_accuracy"), title="opti
 reg_rows, reg_hist = ex3.regularization_ablation(DATA3, CFG3, DEVICE)
 print(ex3.format_table(reg_rows))
 ex3.save_csv(reg_rows, OUT3 / "regularization.csv")
-display(ex3.plot_gap(reg_rows, path=OUT3 / "regularization_gap.png"))
-display(ex3.plot_histories(reg_hist, ("train_accuracy", "val_accuracy"), title="regularization",
-                           path=OUT3 / "regularization_curves.png"))
+ex3.plot_gap(reg_rows, path=OUT3 / "regularization_gap.png")
+ex3.plot_histories(reg_hist, ("train_accuracy", "val_accuracy"), title="regularization",
+                   path=OUT3 / "regularization_curves.png")
+plt.show()
 
 # %% [markdown]
 # From `reg_rows`, compute `gaps` — a dict from variant name to train accuracy minus test accuracy —
@@ -601,8 +602,9 @@ ex3.save_csv(amp_rows, OUT3 / "amp.csv")
 acc_rows, acc_hist = ex3.accumulation_vs_large_batch(DATA3, CFG3, DEVICE)
 print(ex3.format_table(acc_rows))
 ex3.save_csv(acc_rows, OUT3 / "accumulation.csv")
-display(ex3.plot_histories(acc_hist, ("train_loss", "val_accuracy"), title="accumulation vs large batch",
-                           path=OUT3 / "accumulation.png"))
+ex3.plot_histories(acc_hist, ("train_loss", "val_accuracy"), title="accumulation vs large batch",
+                   path=OUT3 / "accumulation.png")
+plt.show()
 
 # %% [markdown]
 # ### 3.6 Gradient checkpointing, and a batch size that fits
@@ -692,8 +694,6 @@ else:
 # `results/next_distillation.csv` and `.png`.
 
 # %%
-from IPython.display import display as show_optional
-
 from lab3 import distillation
 
 torch.manual_seed(0)
@@ -710,7 +710,7 @@ else:
     kd_cfg = distillation.DistillConfig.quick() if QUICK else distillation.DistillConfig()
     rows_kd = distillation.distillation_experiment(kd_cfg, device=DEVICE)
     print(ex3.format_table(rows_kd))
-    show_optional(distillation.plot_distillation(rows_kd))  # (not a graded figure)
+    distillation.plot_distillation(rows_kd)  # drawn at the end of the cell (not a graded figure)
 
 # %% [markdown]
 # ## Wrap-up

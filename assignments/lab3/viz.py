@@ -1,7 +1,10 @@
 """Plots for the lab: attention heat-maps (one panel per head), confusion matrices, learning curves.
 
-Every function returns a matplotlib ``Figure`` and never calls ``plt.show()``, so it works with the
-non-interactive ``Agg`` backend (tests, CI, headless servers) as well as in a notebook.
+Every ``plot_*`` function returns a matplotlib ``Figure`` made through pyplot (:func:`new_figure`), so it
+displays in a notebook cell like any ``plt.subplots`` figure: at the end of the cell, or where the cell calls
+``plt.show()``. Nothing here calls ``plt.show()``, picks a backend or changes ``rcParams``: the caller's
+setup (``%matplotlib inline``, ``MPLBACKEND=Agg`` in a script) decides. A script that saves many figures
+closes each one with ``plt.close(fig)`` after ``fig.savefig(...)``.
 :func:`capture_attention` records the per-head attention weights of every ``MultiHeadAttention``
 inside a model during one forward pass, whatever the model is.
 """
@@ -19,6 +22,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "capture_attention",
+    "new_figure",
     "plot_attention",
     "plot_confusion_matrix",
     "plot_learning_curves",
@@ -26,10 +30,15 @@ __all__ = [
 ]
 
 
-def _figure(**kwargs: Any):
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend needed
+def new_figure(**kwargs: Any):
+    """``plt.figure(**kwargs)``: a new figure registered with pyplot, so that it displays in a notebook cell.
 
-    return Figure(**kwargs)
+    A ``matplotlib.figure.Figure(...)`` made directly is not registered: ``plt.show()`` and the inline
+    backend never draw it. The backend and ``rcParams`` are left as they are.
+    """
+    import matplotlib.pyplot as plt
+
+    return plt.figure(**kwargs)
 
 
 @contextmanager
@@ -103,6 +112,9 @@ def plot_attention(
         query_labels: ``T`` labels for the rows (queries); key_labels: ``S`` labels for the columns (keys).
         title: figure title.
         max_cols: panels per row.
+
+    Returns:
+        a pyplot ``Figure``: it displays in a notebook cell (at the end of the cell, or with ``plt.show()``).
     """
     w = torch.as_tensor(weights).detach().float().cpu()
     if w.dim() == 4 and w.size(0) == 1:
@@ -112,10 +124,13 @@ def plot_attention(
     if w.dim() != 3:
         raise ValueError(f"expected weights of shape (H, T, S) or (T, S), got {tuple(w.shape)}")
     H, T, S = w.shape
+    for labels, n in ((key_labels, S), (query_labels, T)):
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"expected {n} labels, got {len(labels)}")  # before a figure is opened
     cols = min(H, max_cols)
     rows = math.ceil(H / cols)
     cell = max(2.5, 0.25 * max(T, S))
-    fig = _figure(figsize=(cell * cols + 1, cell * rows + 0.5), layout="constrained")
+    fig = new_figure(figsize=(cell * cols + 1, cell * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for h in range(rows * cols):
         ax = axes[h // cols][h % cols]
@@ -129,8 +144,6 @@ def plot_attention(
             (query_labels, ax.set_yticklabels, ax.set_yticks, T),
         ):
             if labels is not None:
-                if len(labels) != n:
-                    raise ValueError(f"expected {n} labels, got {len(labels)}")
                 ticks(range(n))
                 setter(list(labels), fontsize=7, rotation=90 if setter == ax.set_xticklabels else 0)
         ax.set_xlabel("key", fontsize=8)
@@ -148,7 +161,10 @@ def plot_confusion_matrix(
     normalize: bool = True,
     title: str | None = None,
 ):
-    """Confusion matrix (rows: true class, columns: predicted class), normalized per true class by default."""
+    """Confusion matrix (rows: true class, columns: predicted class), normalized per true class by default.
+
+    Returns a pyplot ``Figure``: it displays in a notebook cell (at the end of the cell, or with ``plt.show()``).
+    """
     y = np.asarray(torch.as_tensor(targets).cpu(), dtype=np.int64)
     p = np.asarray(torch.as_tensor(predictions).cpu(), dtype=np.int64)
     n = len(class_names) if class_names is not None else int(max(y.max(), p.max())) + 1
@@ -157,7 +173,7 @@ def plot_confusion_matrix(
     if normalize:
         cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1.0)
     names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
-    fig = _figure(figsize=(0.55 * n + 2.5, 0.55 * n + 2), layout="constrained")
+    fig = new_figure(figsize=(0.55 * n + 2.5, 0.55 * n + 2), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
     ax.set_xticks(range(n))
@@ -190,8 +206,11 @@ def plot_learning_curves(
     metrics: Sequence[str] = ("train_loss", "test_accuracy"),
     title: str | None = None,
 ):
-    """One panel per metric, one line per run: ``histories = {run name: [{x: .., metric: ..}, ...]}``."""
-    fig = _figure(figsize=(4.5 * len(metrics), 3.5), layout="constrained")
+    """One panel per metric, one line per run: ``histories = {run name: [{x: .., metric: ..}, ...]}``.
+
+    Returns a pyplot ``Figure``: it displays in a notebook cell (at the end of the cell, or with ``plt.show()``).
+    """
+    fig = new_figure(figsize=(4.5 * len(metrics), 3.5), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         for name, hist in histories.items():
@@ -209,8 +228,11 @@ def plot_learning_curves(
 
 
 def plot_length_sweep(rows: Sequence[dict[str, Any]], metric: str = "exact_match", title: str | None = None):
-    """Accuracy against sequence length, one line per model (rows of ``ex1_experiments.length_sweep``)."""
-    fig = _figure(figsize=(5.5, 3.8), layout="constrained")
+    """Accuracy against sequence length, one line per model (rows of ``ex1_experiments.length_sweep``).
+
+    Returns a pyplot ``Figure``: it displays in a notebook cell (at the end of the cell, or with ``plt.show()``).
+    """
+    fig = new_figure(figsize=(5.5, 3.8), layout="constrained")
     ax = fig.subplots()
     for kind in dict.fromkeys(r["model"] for r in rows):
         pts = sorted((r["length"], r[metric], r["params"]) for r in rows if r["model"] == kind)

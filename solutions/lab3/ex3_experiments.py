@@ -44,6 +44,7 @@ from lab3.training import evaluate, fit, train_one_epoch
 __all__ = [
     "Ex3Config",
     "Ex3Data",
+    "StepLosses",
     "accumulation_vs_large_batch",
     "amp_comparison",
     "checkpointing_comparison",
@@ -122,14 +123,30 @@ def load_data(cfg: Ex3Config) -> Ex3Data:
     return Ex3Data(*to_tensors(train), *to_tensors(test))
 
 
-def _summary(history: list[dict[str, float]], elapsed: float) -> dict[str, float]:
+def _summary(history: list[dict[str, float]], elapsed: float, cpu: float) -> dict[str, float]:
     last = history[-1]
     return {
         "final_test_acc": round(last.get("val_accuracy", float("nan")), 4),
         "best_test_acc": round(max(r.get("val_accuracy", 0.0) for r in history), 4),
         "final_train_loss": round(last["train_loss"], 4),
         "train_time_s": round(elapsed, 2),
+        "cpu_time_s": round(cpu, 2),  # process CPU time: steady on a shared machine, unlike wall time
     }
+
+
+class StepLosses:
+    """A loss function that records the training loss of every optimizer step (calls with gradients on;
+    evaluation runs under ``no_grad`` and is not recorded): ``fit(..., loss_fn=StepLosses())``."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self._loss = nn.CrossEntropyLoss()
+
+    def __call__(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = self._loss(outputs, targets)
+        if torch.is_grad_enabled():
+            self.losses.append(loss.item())
+        return loss
 
 
 # --------------------------------------------------------------------------- optimizers and schedules
@@ -143,6 +160,7 @@ def optimizer_comparison(
     optimizers: Sequence[str] = OPTIMIZERS,
     schedules: Sequence[str] = ("constant", "warmup_cosine"),
     progress: bool = False,
+    step_losses: dict[str, list[float]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, float]]]]:
     """Train the small CNN (batch norm) once per optimizer x schedule with the same seed and data order.
 
@@ -152,6 +170,7 @@ def optimizer_comparison(
     Returns ``(rows, histories)``: one row per run (``optimizer``, ``schedule``, ``lr``, ``weight_decay``,
     ``final_test_acc``, ``best_test_acc``, ``final_train_loss``, ``train_time_s``) and the per-epoch
     histories keyed ``"<optimizer>/<schedule>"``. TensorBoard: ``runs/ex3/optimizers/<optimizer>_<schedule>``.
+    ``step_losses``: when a dict is given, it receives the training loss of every step under the same keys.
     """
     device = torch.device(device) if device is not None else utils.get_device()
     rows, histories = [], {}
@@ -169,7 +188,8 @@ def optimizer_comparison(
                 scheduler = build_scheduler(optimizer, 0, total)
             elif schedule != "constant":
                 raise ValueError(f"schedule must be 'constant', 'cosine' or 'warmup_cosine', got {schedule!r}")
-            start = time.perf_counter()
+            recorder = StepLosses()
+            start, cpu = time.perf_counter(), time.process_time()
             history = fit(
                 model,
                 loader,
@@ -177,18 +197,21 @@ def optimizer_comparison(
                 optimizer=optimizer,
                 scheduler=scheduler,
                 epochs=cfg.epochs,
+                loss_fn=recorder,
                 device=device,
                 log_dir=utils.runs_dir(f"{cfg.log_root}/optimizers/{name}_{schedule}"),
                 progress=progress,
             )
             histories[f"{name}/{schedule}"] = history
+            if step_losses is not None:
+                step_losses[f"{name}/{schedule}"] = recorder.losses
             rows.append(
                 {
                     "optimizer": name,
                     "schedule": schedule,
                     "lr": cfg.lr[name],
                     "weight_decay": cfg.weight_decay[name],
-                    **_summary(history, time.perf_counter() - start),
+                    **_summary(history, time.perf_counter() - start, time.process_time() - cpu),
                 }
             )
     return rows, histories
@@ -219,7 +242,7 @@ def regularization_ablation(
         variant = make_variant(name, width=cfg.width, dropout=cfg.dropout)
         model = variant.model.to(device)
         optimizer = build_optimizer(model, "adam", lr=cfg.lr["adam"])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         history = fit(
             model,
             data.train_loader(cfg.batch_size, augment=variant.augment, seed=cfg.seed),
@@ -241,6 +264,7 @@ def regularization_ablation(
                 "gap": round(last["train_accuracy"] - last["val_accuracy"], 4),
                 "final_train_loss": round(last["train_loss"], 4),
                 "train_time_s": round(time.perf_counter() - start, 2),
+                "cpu_time_s": round(time.process_time() - cpu, 2),
             }
         )
     return rows, histories
@@ -435,10 +459,14 @@ def plot_histories(
     title: str = "",
     path: str | Path | None = None,
 ):
-    """One panel per history key (x: epoch), one line per run; saved to ``path`` when given."""
-    from matplotlib.figure import Figure
+    """One panel per history key (x: epoch), one line per run; saved to ``path`` when given.
 
-    fig = Figure(figsize=(5 * len(keys), 3.6), layout="constrained")
+    Returns a pyplot ``Figure`` (:func:`lab3.viz.new_figure`): it displays in a notebook cell (at the end of
+    the cell, or with ``plt.show()``).
+    """
+    from lab3.viz import new_figure
+
+    fig = new_figure(figsize=(5 * len(keys), 3.6), layout="constrained")
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys, strict=True):
         for label, history in histories.items():
@@ -464,10 +492,14 @@ def plot_histories(
 
 
 def plot_gap(rows: Sequence[dict[str, Any]], *, path: str | Path | None = None):
-    """Grouped bars of train vs test accuracy per regularization variant (the gap is the difference)."""
-    from matplotlib.figure import Figure
+    """Grouped bars of train vs test accuracy per regularization variant (the gap is the difference).
 
-    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    Saved to ``path`` when given. Returns a pyplot ``Figure`` (:func:`lab3.viz.new_figure`): it displays in a
+    notebook cell (at the end of the cell, or with ``plt.show()``).
+    """
+    from lab3.viz import new_figure
+
+    fig = new_figure(figsize=(6.5, 3.6), layout="constrained")
     ax = fig.subplots()
     names = [r["variant"] for r in rows]
     pos = range(len(rows))

@@ -194,10 +194,14 @@ def distillation_experiment(cfg: DistillConfig | None = None, *, device: torch.d
 
 
 def plot_distillation(rows: list[dict]):
-    """Grouped bars: test accuracy of teacher, labels-only and distilled student per label budget."""
-    from matplotlib.figure import Figure
+    """Grouped bars: test accuracy of teacher, labels-only and distilled student per label budget.
 
-    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+    Returns a pyplot ``Figure`` (:func:`lab3.viz.new_figure`): it displays in a notebook cell (at the end of
+    the cell, or with ``plt.show()``).
+    """
+    from lab3.viz import new_figure
+
+    fig = new_figure(figsize=(6.5, 3.6), layout="constrained")
     ax = fig.subplots()
     budgets = sorted({r["labels"] for r in rows})
     methods = ("labels only", "distilled", "teacher")

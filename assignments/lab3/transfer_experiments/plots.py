@@ -1,4 +1,9 @@
-"""The figures of the three Exercise 2 experiments."""
+"""The figures of the three Exercise 2 experiments, written to PNG files.
+
+Each function draws on a ``matplotlib.figure.Figure`` of its own and saves it: no pyplot, so the backend,
+``rcParams`` and the notebook's open figures are left alone (the notebook shows the file with
+``IPython.display.Image``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,13 @@ from .common import VEHICLES
 
 
 def plot_labels(rows: Sequence[dict], path: str | Path) -> Path:
-    """Accuracy vs labels (log x) and training time vs labels, one line per method."""
-    import matplotlib
+    """Accuracy vs labels (log x) and training time vs labels, one line per method.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Saved to ``path`` (PNG); returns ``path``."""
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["labels"])
         ns = [r["labels"] for r in rs]
@@ -39,20 +44,17 @@ def plot_labels(rows: Sequence[dict], path: str | Path) -> Path:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)
 
 
 
 
 def plot_domain(rows: Sequence[dict], path: str | Path) -> Path:
-    """Horizontal bars: vehicle test accuracy per source."""
-    import matplotlib
+    """Horizontal bars: vehicle test accuracy per source. Saved to ``path`` (PNG); returns ``path``."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
+    fig = Figure(figsize=(8, 0.5 * len(rows) + 1.5))
+    ax = fig.subplots()
     labels = [f"{r['source']} [{r['method']}]" for r in rows]
     ax.barh(labels, [r["test_accuracy"] for r in rows], color="tab:blue")
     ax.axvline(1 / len(VEHICLES), color="grey", ls="--", label="chance")
@@ -65,20 +67,17 @@ def plot_domain(rows: Sequence[dict], path: str | Path) -> Path:
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)
 
 
 
 
 def plot_text(rows: Sequence[dict], path: str | Path) -> Path:
-    """Two bar charts: test accuracy and training time per method."""
-    import matplotlib
+    """Two bar charts: test accuracy and training time per method. Saved to ``path`` (PNG); returns ``path``."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    fig = Figure(figsize=(8, 3))
+    axes = fig.subplots(1, 2)
     names = [r["method"] for r in rows]
     colors = ["tab:blue", "tab:cyan", "tab:orange"][: len(rows)]
     axes[0].bar(names, [r["test_accuracy"] for r in rows], color=colors)
@@ -89,5 +88,4 @@ def plot_text(rows: Sequence[dict], path: str | Path) -> Path:
     axes[1].set(ylabel="training time (s)", title="training time")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)
