@@ -138,7 +138,8 @@ def score(
                     0,
                     0,
                     "skipped",
-                    "skipped: needs a CUDA GPU; none on the grading machine (not counted)",
+                    "not run here (no GPU): 0 of 0 points, not counted (this test needs a CUDA GPU; "
+                    "the grading machine has none)",
                     t["visibility"],
                     t["tags"],
                 )

@@ -60,6 +60,38 @@ def _num(x: float) -> float | int:
     return int(x) if x == int(x) else x
 
 
+#: How a CUDA test reads on a grader without a GPU (it is out of the maximum, never a failure).
+NO_GPU = "not run here (no GPU): 0 of 0 points, not counted"
+HIDDEN_LATER = "details after the deadline"
+
+
+def not_run_here(t) -> bool:
+    """A test left out of this run's maximum (a CUDA test on a grader without a GPU)."""
+    return t.status == "skipped" and not t.max_score
+
+
+def ordered_tests(result) -> tuple[list, list]:
+    """(visible tests, hidden tests) in manifest order: the visible ones are numbered 1..v everywhere
+    (results.json, feedback.md, the table), the notebook's status follows them, the hidden ones get the
+    numbers after that, so that what a student sees before the deadline is numbered without gaps."""
+    visible = [t for t in result.tests if t.visibility == "visible"]
+    hidden = [t for t in result.tests if t.visibility != "visible"]
+    return visible, hidden
+
+
+def score_parts(result) -> str:
+    """``visible tests 59/62; hidden tests 31/38: details after the deadline`` (the parts of the score)."""
+    visible, hidden = ordered_tests(result)
+
+    def part(tests) -> str:
+        return f"{_num(sum(t.score for t in tests))}/{_num(sum(t.max_score for t in tests))}"
+
+    text = f"visible tests {part(visible)}"
+    if hidden:
+        text += f"; hidden tests {part(hidden)}: {HIDDEN_LATER}"
+    return text
+
+
 GRADING_FAILED = (
     "GRADING FAILED: the autograder itself failed on this submission ({error}). This is NOT your score: "
     "nothing was graded. The course staff has the log and will regrade it; you do not need to resubmit."
@@ -98,10 +130,9 @@ def results_json(result) -> dict[str, Any]:
     if getattr(result, "status", "graded") == "error":
         return failed_results_json(result)
     tests = []
-    for i, t in enumerate(result.tests, 1):
+    for t in result.tests:
         entry = {
             "name": clean_text(t.name, 300),
-            "number": str(i),
             "score": _num(t.score),
             "max_score": _num(t.max_score),
             "output": clean_text(t.output),
@@ -112,8 +143,9 @@ def results_json(result) -> dict[str, Any]:
         if t.status in ("passed", "failed"):
             entry["status"] = t.status
         tests.append(entry)
-    tests += _written_answer_tests(result, len(tests))
-    head = [f"Lab 3 autograder: {_num(result.score)} / {_num(result.max_score)} points."]
+    tests += _written_answer_tests(result, 0)
+    _number(tests)
+    head = [f"Lab 3 autograder: {_num(result.score)} / {_num(result.max_score)} points ({score_parts(result)})."]
     head += [clean_text(n, 500) for n in result.notes]
     out = {
         "score": _num(result.score),
@@ -130,7 +162,7 @@ def results_json(result) -> dict[str, Any]:
     return out
 
 
-def _written_answer_tests(result, numbered: int) -> list[dict[str, Any]]:
+def _written_answer_tests(result, numbered: int = 0) -> list[dict[str, Any]]:
     """0-point visible tests with the notebook's status (information; the score never changes)."""
     from autograder.engine.notebook_answers import results_tests
 
@@ -139,6 +171,16 @@ def _written_answer_tests(result, numbered: int) -> list[dict[str, Any]]:
         t["number"] = str(i)
         t["output"] = clean_text(t["output"])
     return extra
+
+
+def _number(tests: list[dict[str, Any]]) -> None:
+    """Gradescope ``number``s (in place; the array keeps the manifest's order, which other tools rely on):
+    the visible tests 1..v, then the notebook's status, then the hidden tests. A student sees the visible
+    ones before the deadline: numbered without gaps, as in ``feedback.md``."""
+    order = sorted(range(len(tests)), key=lambda i: (tests[i]["visibility"] != "visible",
+                                                     tests[i].get("tags") == ["notebook"], i))
+    for n, i in enumerate(order, 1):
+        tests[i]["number"] = str(n)
 
 
 def _answers_detail(answers: dict[str, Any]) -> dict[str, Any]:
@@ -159,47 +201,51 @@ def write_results(result, out_dir: Path) -> Path:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Plain text for a Markdown table cell or paragraph: ``|`` and raw HTML tags escaped with a backslash
+    (Markdown's own escapes; no HTML entities, which read as ``&lt;`` in a plain-text viewer)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<").replace(">", "\\>")
 
 
 def feedback_md(result) -> str:
-    """Student feedback: visible tests in full, hidden ones only counted."""
+    """Student feedback: the score and its parts, visible tests in full (numbered as in results.json), the
+    hidden ones only as their total."""
     if getattr(result, "status", "graded") == "error":
         return "# Lab 3 — autograder feedback\n\n**" + _md_escape(
             clean_text(GRADING_FAILED.format(error=result.error or "internal error"), 2000)) + "**\n"
+    visible, hidden = ordered_tests(result)
     lines = [
         "# Lab 3 — autograder feedback",
         "",
-        f"**Score: {_num(result.score)} / {_num(result.max_score)}**",
+        f"**Score: {_num(result.score)} / {_num(result.max_score)}** ({score_parts(result)})",
         "",
     ]
     for note in result.notes:
         lines.append(f"> {_md_escape(clean_text(note, 500))}")
     if result.notes:
         lines.append("")
-    lines += ["| test | points | status |", "|---|---|---|"]
-    shown, hidden = [], 0
-    for t in result.tests:
-        if t.visibility != "visible":
-            hidden += 1
-            continue
-        shown.append(t)
-        lines.append(
-            f"| {_md_escape(clean_text(t.name, 200))} | {_num(t.score)} / {_num(t.max_score)} | {t.status} |"
-        )
+    lines += ["| # | test | points | status |", "|---|---|---|---|"]
+    for i, t in enumerate(visible, 1):
+        points, status = f"{_num(t.score)} / {_num(t.max_score)}", t.status
+        if not_run_here(t):
+            points, status = NO_GPU, "not run"
+        lines.append(f"| {i} | {_md_escape(clean_text(t.name, 200))} | {points} | {status} |")
     if hidden:
-        lines.append(f"| {hidden} hidden test(s) | counted in the score after release | hidden |")
+        lines.append(f"| | {len(hidden)} hidden test{'s' if len(hidden) != 1 else ''} | "
+                     f"{_num(sum(t.score for t in hidden))} / {_num(sum(t.max_score for t in hidden))} | "
+                     f"{HIDDEN_LATER} |")
+    lines.append(f"| | **total** | **{_num(result.score)} / {_num(result.max_score)}** | |")
     if getattr(result, "answers", None):
         from autograder.engine.notebook_answers import feedback_lines
 
         lines += [_md_escape(clean_text(line, 4000)) if line.startswith("**") else line
                   for line in feedback_lines(result.answers)]
-    problems = [t for t in shown if t.status == "failed" and t.output]  # a skipped CUDA test is not a problem
+    problems = [(i, t) for i, t in enumerate(visible, 1)
+                if t.status == "failed" and t.output]  # a skipped CUDA test is not a problem
     if problems:
         lines += ["", "## What to fix", ""]
-        for t in problems:
+        for i, t in problems:
             lines += [
-                f"### {_md_escape(clean_text(t.name, 200))}",
+                f"### {i}. {_md_escape(clean_text(t.name, 200))}",
                 "",
                 "```text",
                 clean_text(t.output).replace("```", "'''"),
@@ -216,18 +262,29 @@ def write_feedback(result, out_dir: Path) -> Path:
 
 
 def table(result, width: int = 100) -> str:
-    """A short terminal table: one line per test and the total."""
+    """A short terminal table: one line per test, numbered as in results.json (the visible tests first, the
+    hidden ones marked ``hidden``), and the total with its visible and hidden parts."""
     if getattr(result, "status", "graded") == "error":
         return f"GRADING FAILED (not a score): {clean_text(result.error, 500)}"
+    from autograder.engine.notebook_answers import results_tests
+
+    visible, hidden = ordered_tests(result)
+    first_hidden = len(visible) + len(results_tests(getattr(result, "answers", None))) + 1
+    numbered = list(enumerate(visible, 1)) + list(enumerate(hidden, first_hidden))
     rows = []
     name_w = min(60, max([len(t.name) for t in result.tests] + [10]))
-    for t in result.tests:
+    num_w = len(str(max([n for n, _ in numbered] + [1])))
+    for n, t in numbered:
         mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(t.status, t.status.upper())
         msg = clean_text(t.output, 200).splitlines()[0] if t.output and t.status != "passed" else ""
-        line = f"{mark:4}  {_num(t.score):>5} / {_num(t.max_score):<5} {t.name[:name_w]:<{name_w}}  {msg}"
+        if not_run_here(t):
+            mark, msg = "----", NO_GPU
+        if t.visibility != "visible":
+            msg = f"[hidden] {msg}".rstrip()
+        line = f"{n:>{num_w}}  {mark:4}  {_num(t.score):>5} / {_num(t.max_score):<5} {t.name[:name_w]:<{name_w}}  {msg}"
         rows.append(line[: width + 60])
     rows.append(
-        f"{'':4}  {_num(result.score):>5} / {_num(result.max_score):<5} TOTAL"
-        f"  ({result.execution_time:.1f} s)"
+        f"{'':>{num_w}}  {'':4}  {_num(result.score):>5} / {_num(result.max_score):<5} TOTAL"
+        f"  ({score_parts(result)}; {result.execution_time:.1f} s)"
     )
     return "\n".join(rows)
