@@ -113,15 +113,32 @@ def run_check(path: Path = Path(".")) -> int:
 
 
 # ------------------------------------------------------------------------------------------ submission
+#: What a code cell of the released notebook holds until you write it.
+CODE_STUBS = ("YOUR CODE HERE", "raise NotImplementedError()")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+_HEADING = re.compile(r"#{2,4}\s+(?:Exercise\s+)?(\d+(?:\.\d+)*)")
+
+
 def notebook_status(notebook: Path) -> dict:
-    """What the saved notebook holds: each written question answered or not, each figure drawn or not."""
+    """What the saved notebook holds: each written question answered or not, each figure drawn or not, and
+    the code cells still holding the release's ``# YOUR CODE HERE`` / ``raise NotImplementedError()``
+    (``todo_cells``: ``{"section", "cell"}``, the number of the section above it and the cell's position)."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
-    questions, figures = [], []
-    for cell in nb.get("cells", []):
+    questions, figures, todo_cells = [], [], []
+    section = "0"
+    for index, cell in enumerate(nb.get("cells", []), 1):
         meta = cell.get("metadata", {})
-        source = "".join(cell.get("source", ""))
+        raw = cell.get("source", "")
+        source = "".join(raw) if isinstance(raw, list) else str(raw)
         lab3 = meta.get("lab3", {})
         grading = meta.get("nbgrader", {})
+        if cell.get("cell_type") == "markdown":
+            for line in source.splitlines():
+                m = _HEADING.match(line)
+                if m:
+                    section = m.group(1)
+        if cell.get("cell_type") == "code" and any(stub in source for stub in CODE_STUBS):
+            todo_cells.append({"section": section, "cell": index})
         if cell.get("cell_type") == "markdown" and (grading.get("solution") and grading.get("grade")
                                                     or "question" in lab3):
             prompt_lines = set(lab3.get("prompt", "").splitlines())
@@ -130,10 +147,9 @@ def notebook_status(notebook: Path) -> dict:
             questions.append({"id": lab3.get("question") or grading.get("grade_id"),
                               "points": grading.get("points", lab3.get("points")), "answered": bool(answer)})
         elif cell.get("cell_type") == "code" and "figure" in lab3:
-            has = any("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
-                      for o in cell.get("outputs", []))
+            has = any(mime in (o.get("data") or {}) for o in cell.get("outputs", []) for mime in IMAGE_TYPES)
             figures.append({"id": lab3["figure"], "present": has})
-    return {"questions": questions, "figures": figures}
+    return {"questions": questions, "figures": figures, "todo_cells": todo_cells}
 
 
 def make_submission(path: Path = Path("."), output: Path = Path("submission.zip")) -> int:
@@ -173,11 +189,22 @@ def make_submission(path: Path = Path("."), output: Path = Path("submission.zip"
             answered = sum(x["answered"] for x in q)
             drawn = sum(x["present"] for x in f)
             print(f"  {NOTEBOOK}   written answers {answered} of {len(q)}, figures {drawn} of {len(f)}")
-            unanswered = [x["id"] for x in q if not x["answered"]]
+            unanswered = [f"{x['id']} ({x['points']} pts)" if x.get("points") else str(x["id"])
+                          for x in q if not x["answered"]]
             if unanswered:
-                notes.append("unanswered questions: " + ", ".join(unanswered))
-            if f and drawn < len(f):
-                notes.append(f"{len(f) - drawn} figure(s) missing: run the notebook and save it (outputs are kept)")
+                notes.append("unanswered questions: " + ", ".join(unanswered)
+                             + " (replace *Your answer here.* in those cells)")
+            missing_figures = [x["id"] for x in f if not x["present"]]
+            if missing_figures:
+                sections = dict.fromkeys(str(x).removeprefix("fig-").split("-")[0] for x in missing_figures)
+                notes.append(f"{len(missing_figures)} figure(s) missing: " + ", ".join(missing_figures)
+                             + f" (the figure cells of section {', '.join(sections)}): run those cells and save "
+                             "the notebook with its outputs")
+            todo_cells = status.get("todo_cells", [])
+            if todo_cells:
+                notes.append(f"{len(todo_cells)} code cell(s) still hold YOUR CODE HERE / raise "
+                             "NotImplementedError(): " + ", ".join(f"section {c['section']} (cell {c['cell']})"
+                                                                   for c in todo_cells))
         newer = [m.name for m in modules if m.stat().st_mtime > notebook.stat().st_mtime + 1]
         if notebook.is_file() and newer:
             notes.append(f"{NOTEBOOK} was saved before your last change to {', '.join(newer)}: rerun it and save "
