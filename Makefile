@@ -53,7 +53,7 @@ demo: install data
 	$(LAB3) build
 	$(LAB3) grade --batch examples/submissions --out out/demo -j 2
 	$(LAB3) selftest --from out/demo
-	@echo "class report: out/demo/report.html"
+	@echo "class report: out/demo/report.html; written answers: $(LAB3) answers serve out/demo"
 
 clean:
 	rm -rf out runs autograder/dist

@@ -7,7 +7,7 @@ A CSV with a header; the columns (case and spaces ignored; aliases in brackets):
 - ``student_id`` [``sis_user_id``, ``sis_id``], ``name`` [``student``], ``email``, ``section``,
   ``canvas_id`` (Canvas' own user id, its ``ID`` column), ``login`` [``sis_login_id``]: optional.
 
-See ``autograder/gradebook/examples/roster.csv``.
+See ``examples/gradebook/roster.csv``.
 """
 
 from __future__ import annotations
