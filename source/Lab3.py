@@ -131,7 +131,7 @@ viz.plot_length_sweep(sweep, title="reverse task: exact match vs length")
 viz.plot_length_sweep(sweep, metric="token_accuracy", title="reverse task: token accuracy vs length")
 plt.show()
 
-# %% [markdown] lab3={"question": "ex1-length-sweep", "points": 2}
+# %% [markdown] lab3={"question": "ex1-length-sweep", "points": 2, "rubric": [[1, "reads both plots: the LSTM's exact match collapses as L grows while its token accuracy falls more slowly (exact match needs every token right)"], [1, "explains it: a fixed-size state must carry a sequence that grows with L, attention looks any position up directly; names the price (O(L^2) time and memory, positions need encoding)"]]}
 # **Question.** Does the claim hold here? Look at both plots: where does the LSTM's exact match fall,
 # and is its *token* accuracy falling as fast? Why would a fixed-size state hurt more as `L` grows,
 # while attention can look up any source position directly? What does the Transformer pay instead
@@ -208,7 +208,7 @@ viz.plot_learning_curves({"ViT": vit_run["history"], "CNN": cnn_run["history"]},
 viz.plot_confusion_matrix(vit_run["targets"], vit_run["predictions"], lab3_data.CIFAR10_CLASSES)
 plt.show()
 
-# %% [markdown] lab3={"question": "ex1-vit-vs-cnn", "points": 2}
+# %% [markdown] lab3={"question": "ex1-vit-vs-cnn", "points": 2, "rubric": [[1, "compares with the run's numbers (the same-size CNN wins) and names the classes the ViT confuses most"], [1, "explains it: convolutions build in locality and translation equivariance, a ViT must learn them from data (more data, pretraining or strong augmentation)"]]}
 # **Question.** Compare the ViT with the CNN of the same size trained the same way. Which
 # classes does the ViT confuse most, and why does a ViT need more data (or stronger augmentation)
 # than a CNN to reach the same accuracy? (Hint: what does a convolution assume that attention does not?)
@@ -362,7 +362,7 @@ rows_labels = ex2.labels_experiment(out_dir=OUT2, device=DEVICE)
 print(ex2.format_table(rows_labels, ["method", "labels", "test_accuracy", "train_time_s", "images_seen"]))
 display(ShowImage(filename=str(OUT2 / "labels.png")))
 
-# %% [markdown] lab3={"question": "ex2-scratch-vs-transfer", "points": 2}
+# %% [markdown] lab3={"question": "ex2-scratch-vs-transfer", "points": 2, "rubric": [[1, "answers with the run's accuracies at 100 and at 5 000 labels"], [1, "counts time honestly (feature extraction paid once, reusable for a new task) and says where full fine-tuning pays off and what it costs on a CPU"]]}
 # **Question.** The common claim: transfer wins by a wide margin on small data *and* needs less training
 # time. What do your numbers say at 100 labels? At 5 000? Count the time honestly: what did the
 # feature method pay once (and what would it pay for a new task on the same images)? Where does
@@ -409,7 +409,7 @@ rows_domain = ex2.domain_experiment(out_dir=OUT2, device=DEVICE)
 print(ex2.format_table(rows_domain, ["source", "method", "test_accuracy", "pretrain_time_s", "transfer_time_s"]))
 display(ShowImage(filename=str(OUT2 / "domain.png")))
 
-# %% [markdown] lab3={"question": "ex2-sources", "points": 2}
+# %% [markdown] lab3={"question": "ex2-sources", "points": 2, "rubric": [[1, "ranks the sources with the run's numbers and says whether an unrelated source beats random weights"], [1, "early features (edges, textures) transfer across domains, the last layers are specific to the source task"]]}
 # **Question.** Rank the sources. Is a small related source better than a huge unrelated-looking one
 # (ImageNet has no "CIFAR vehicles", but it has cars, ships and planes)? Does an unrelated source help
 # at all compared with random weights? Which layers' features would you expect to transfer across
@@ -452,7 +452,7 @@ print(ex2.format_table(rows_text, ["method", "train_sentences", "test_accuracy",
                                    "trainable_params"]))
 display(ShowImage(filename=str(OUT2 / "text.png")))
 
-# %% [markdown] lab3={"question": "ex2-finetune-cost", "points": 2}
+# %% [markdown] lab3={"question": "ex2-finetune-cost", "points": 2, "rubric": [[1, "the accuracy fine-tuning buys, against its cost in time and trainable parameters"], [1, "why the sentence vector ([CLS] or mean) matters for a frozen encoder but not once every layer trains, and when to choose each"]]}
 # **Question.** How much accuracy does fine-tuning buy over frozen features here, and at what cost in
 # time and in trainable parameters? Why does the choice of sentence vector (`[CLS]` or mean) matter so
 # much for a frozen encoder and hardly at all once every layer trains? When would you choose each
@@ -629,7 +629,7 @@ if DEVICE.type == "cuda":
 else:
     print("find_batch_size backs off on CUDA out-of-memory errors; on CPU there is nothing to probe.")
 
-# %% [markdown] lab3={"question": "ex3-optimization", "points": 4}
+# %% [markdown] lab3={"question": "ex3-optimization", "points": 4, "rubric": [[1, "(1) which optimizer profited most from warmup + cosine, with a reason"], [1, "(2) which regularizer closed the train/test gap most, and whether it also gave the best test accuracy"], [1, "(3) batch norm's statistics depend on the (micro-)batch, layer norm's do not, so accumulation equals the large batch"], [1, "(4) float16 gradients underflow without a scaler (bfloat16 keeps float32's range); unscale_ before clipping so the threshold is in true units"]]}
 # **Questions.** (1) Which optimizer profited most from warmup + cosine, and why might that be?
 # (2) Which regularizer closed the train/test gap most, and did it also give the best test accuracy?
 # (3) Why does the accumulation experiment use layer norm rather than batch norm?
