@@ -734,7 +734,9 @@ def write_readme(out: Path) -> Path:
         lines.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s), GPU: "
                      f"{m['gpu'] or 'none'}; Python {m['python']}, torch {m['torch']}.")
     modes = sorted({r.meta["mode"] for r in records.values()})
-    lines += ["", f"Mode: {', '.join(modes) or '—'}. " + (BUDGET_NOTE if "full" in modes else ""), ""]
+    on_gpu = any(r.meta["device"] == "cuda" for r in records.values())
+    note = (GPU_NOTE if on_gpu else BUDGET_NOTE) if "full" in modes else ""
+    lines += ["", f"Mode: {', '.join(modes) or '—'}. " + note, ""]
     lines += ["## Experiments", "", "| experiment | what | settings | wall time | CPU time | command |",
               "|---|---|---|---|---|---|"]
     wall = cpu = 0.0
@@ -764,7 +766,7 @@ def write_readme(out: Path) -> Path:
                   f"`{m['command']}`.", ""]
         lines += details.get(name, [])
         lines += [""] + _table(r.rows) + ["", f"CSV: [`{m['csv']}`]({m['csv']})"]
-        lines += [f"; per-step records: [`{name}_{p}.csv`]({name}_{p}.csv)" for p in r.parts]
+        lines += [f"; more records: [`{name}_{p}.csv`]({name}_{p}.csv)" for p in r.parts]
         lines += [""] + [f"![{fig}]({fig})" for fig in m["figures"]] + [""]
     if (out / "Lab3.solutions.ipynb").exists():
         lines += ["## The executed solutions notebook", "",
@@ -784,4 +786,8 @@ BUDGET_NOTE = (
     "of each configuration class in `lab3/`). The experiments whose verdicts turn on small margins "
     "(Exercise 3's optimizers and regularization, the domain experiment) run 3 seeds; the others one. On a GPU "
     "(`lab3 results --device cuda`) or an idle machine, run the notebook's full settings for reference numbers."
+)
+GPU_NOTE = (
+    "Full mode on a GPU runs the notebook's own full settings (the defaults of each configuration class in "
+    "`lab3/`; the settings column says what each run used)."
 )

@@ -41,6 +41,12 @@ class Context:
     seed: int = 0
     seeds: int = 3  # the experiments whose verdicts turn on small margins run seeds seed, seed + 1, ...
 
+    @property
+    def notebook_full(self) -> bool:
+        """On a GPU, full mode runs the notebook's own full settings (each config class's defaults); on a
+        CPU, the scaled-down settings of ``BUDGET_NOTE`` (results/README.md)."""
+        return not self.quick and self.device.type == "cuda"
+
 
 def seeds_of(ctx: Context) -> list[int]:
     """The seeds of a multi-seed experiment (each one changes the data subsets, the initialization and the
@@ -106,6 +112,8 @@ def ex1_length_sweep(ctx: Context) -> dict[str, Any]:
     if ctx.quick:
         base = ex1.Seq2SeqConfig(steps=300, eval_every=150, eval_examples=128, num_threads=1, seed=ctx.seed)
         lengths = (8, 16)
+    elif ctx.notebook_full:
+        base, lengths = ex1.Seq2SeqConfig(eval_every=250, seed=ctx.seed), (8, 16, 32, 64)
     else:
         base = ex1.Seq2SeqConfig(steps=500, eval_every=250, eval_examples=128, num_threads=1, seed=ctx.seed)
         lengths = (8, 16, 32, 64)
@@ -176,6 +184,8 @@ def ex1_vit_vs_cnn(ctx: Context) -> dict[str, Any]:
     if ctx.quick:
         cfg = ex1.ViTConfig(train_per_class=100, epochs=2, test_examples=2000, num_threads=1, seed=ctx.seed)
         sizes, long_epochs = (50, 100), 4
+    elif ctx.notebook_full:
+        cfg, sizes, long_epochs = ex1.ViTConfig(seed=ctx.seed), (100, 250, 500, 1000, 2500), 100
     else:
         cfg = ex1.ViTConfig(test_examples=5000, num_threads=1, seed=ctx.seed)
         sizes, long_epochs = (100, 250, 500), 45
@@ -189,6 +199,7 @@ def ex1_vit_vs_cnn(ctx: Context) -> dict[str, Any]:
     long_run = ex1.train_vit(long_cfg, device=ctx.device, run_name="results/ex1_vit_vs_cnn/vit_long")
     rows.append(_vit_row({**long_run, "model": "vit", "epochs": len(long_run["history"])}, sizes[-1]))
     write_csv(rows, ctx.out / "ex1_vit_vs_cnn.csv")
+    write_csv(_confusion_rows(largest[0], CIFAR10_CLASSES), ctx.out / "ex1_vit_vs_cnn_confusion.csv")
     hist = {f"{r['model']} ({r['params'] / 1e3:.0f}k)": r["history"] for r in largest}
     hist[f"vit, {long_epochs} epochs"] = long_run["history"]
     figures = [
@@ -201,6 +212,19 @@ def ex1_vit_vs_cnn(ctx: Context) -> dict[str, Any]:
     ]
     config = {**dataclasses.asdict(cfg), "train_per_class": list(sizes), "long_vit_epochs": long_epochs}
     return {"rows": rows, "config": config, "figures": figures}
+
+
+def _confusion_rows(run: dict[str, Any], classes) -> list[dict[str, Any]]:
+    """The ViT's confusion matrix as rows: per true class, the share predicted as each class (the figure's cells)."""
+    y = torch.as_tensor(run["targets"]).long().cpu()
+    p = torch.as_tensor(run["predictions"]).long().cpu()
+    rows = []
+    for i, name in enumerate(classes):
+        mask = y == i
+        total = max(int(mask.sum()), 1)
+        rows.append({"true_class": name, **{c: round(int((p[mask] == j).sum()) / total, 4)
+                                             for j, c in enumerate(classes)}})
+    return rows
 
 
 def _vit_row(r: dict[str, Any], per_class: int) -> dict[str, Any]:
@@ -232,6 +256,8 @@ def ex2_labels(ctx: Context) -> dict[str, Any]:
 
     if ctx.quick:
         cfg = ex2.LabelsConfig.quick()
+    elif ctx.notebook_full:
+        cfg = ex2.LabelsConfig()
     else:
         cfg = ex2.LabelsConfig(test_per_class=200, finetune_size=96, finetune_labels=(100, 1000),
                                finetune_images=2000, scratch_images=20_000, scratch_width=16)
@@ -273,6 +299,8 @@ def ex2_domain(ctx: Context) -> dict[str, Any]:
 
     if ctx.quick:
         cfg = ex2.DomainConfig.quick()
+    elif ctx.notebook_full:
+        cfg = ex2.DomainConfig()
     else:  # sources large and long enough to learn features: 12 000 images each, 10 epochs
         cfg = ex2.DomainConfig(source_per_class=2000, source_epochs=10, test_per_class=1000, width=16)
     rows = []
@@ -289,7 +317,8 @@ def ex2_text(ctx: Context) -> dict[str, Any]:
     """all-MiniLM-L6-v2 on SST-2: frozen features ([CLS] / mean) vs full fine-tuning."""
     from lab3 import transfer_experiments as ex2
 
-    cfg = ex2.TextConfig.quick() if ctx.quick else ex2.TextConfig(test_sentences=1000)
+    cfg = ex2.TextConfig.quick() if ctx.quick else ex2.TextConfig(test_sentences=1821 if ctx.notebook_full
+                                                                   else 1000)
     with tempfile.TemporaryDirectory() as tmp:
         rows = ex2.text_experiment(cfg, out_dir=tmp, seed=ctx.seed, device=ctx.device)
         rows = [{k: v for k, v in r.items() if k != "quick"} for r in rows]
@@ -304,8 +333,12 @@ def ex2_text(ctx: Context) -> dict[str, Any]:
 def _ex3_config(ctx: Context, seed: int | None = None):
     from lab3 import ex3_experiments as ex3
 
-    cfg = ex3.Ex3Config.quick() if ctx.quick else ex3.Ex3Config(train_per_class=250, test_per_class=100, epochs=4,
-                                                                 ablation_epochs=7)
+    if ctx.quick:
+        cfg = ex3.Ex3Config.quick()
+    elif ctx.notebook_full:
+        cfg = ex3.Ex3Config()
+    else:
+        cfg = ex3.Ex3Config(train_per_class=250, test_per_class=100, epochs=4, ablation_epochs=7)
     return dataclasses.replace(cfg, seed=ctx.seed if seed is None else seed, log_root="results/ex3")
 
 
@@ -464,8 +497,12 @@ def next_distillation(ctx: Context) -> dict[str, Any]:
     """EfficientNet-Lite0 (frozen features + linear probe) teaches the small CNN at two label budgets."""
     from lab3 import distillation
 
-    cfg = distillation.DistillConfig.quick() if ctx.quick else distillation.DistillConfig(epochs=8,
-                                                                                          scratch_images=20_000)
+    if ctx.quick:
+        cfg = distillation.DistillConfig.quick()
+    elif ctx.notebook_full:
+        cfg = distillation.DistillConfig()
+    else:
+        cfg = distillation.DistillConfig(epochs=8, scratch_images=20_000)
     cfg = dataclasses.replace(cfg, seed=ctx.seed)
     rows = distillation.distillation_experiment(cfg, device=ctx.device)
     write_csv(rows, ctx.out / "next_distillation.csv")

@@ -131,7 +131,9 @@ def run_results(args: argparse.Namespace) -> int:
         print("lab3 results: --device cuda, but no CUDA device is available", file=sys.stderr)
         return 2
     device = torch.device(args.device or "cpu")
-    out = Path(args.out).resolve() if args.out else REPO_ROOT / "results"
+    # a GPU run keeps the CPU answer key: its records go to results/cuda/ (with their own README)
+    default_out = REPO_ROOT / "results" / ("cuda" if device.type == "cuda" else "")
+    out = Path(args.out).resolve() if args.out else default_out
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     os.environ["LAB3_QUICK"] = "1" if args.quick else "0"  # experiment code reads quick mode from here
@@ -186,7 +188,8 @@ def run_results(args: argparse.Namespace) -> int:
 def add_results_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="quick settings: each experiment in minutes")
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these: " + ", ".join(EXPERIMENTS))
-    p.add_argument("--device", choices=("cpu", "cuda"), help="where to train (default: cpu)")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="where to train (default: cpu); cuda runs the notebook's full settings into results/cuda/")
     p.add_argument("--out", help="results folder (default: results/ at the repository root)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--notebook", action="store_true",
