@@ -131,6 +131,7 @@ def test_batch_writes_pages_figure_files_and_a_history(graded):
 def test_scores_entered_in_a_real_browser_are_kept_and_no_student_script_runs(graded, entered):
     seen = entered["browser"]
     assert seen["saved_text"].startswith("saved 2")
+    assert seen["rubric_sum"] == "2"  # both rubric items of ex1-length-sweep (1 + 1), from the master
     assert seen["after"] == {"points": "1.5", "comment": "Right idea; cite the numbers <3", "state": "graded 1.5 / 2"}
     assert seen["xss_flag"] is None and seen["xss_flag_after"] is None and seen["dialogs"] == []
     assert seen["scripts_in_answers"] == 0 and "&lt;script&gt;" in seen["answer_html"]

@@ -24,6 +24,9 @@ try {
   result.scripts_in_answers = await page.evaluate(() => document.querySelectorAll('.answer script').length);
   result.answer_html = await page.$eval(`${article} .answer`, (el) => el.innerHTML).catch(() => null);
   result.lazy_images = await page.evaluate(() => [...document.querySelectorAll('img')].filter((i) => i.loading === 'lazy').length);
+  // the rubric's checkboxes add up into the points box
+  for (const box of await page.$$(`${article} input.rubric`)) await box.click();
+  result.rubric_sum = await page.$eval(`${article} input[name=points]`, (el) => el.value);
   // enter the grade
   await page.$eval(`${article} input[name=points]`, (el) => { el.value = ''; });
   await page.type(`${article} input[name=points]`, String(job.points));
