@@ -733,4 +733,15 @@ else:
 # %% [markdown]
 # ## Wrap-up
 #
-# Submit the seven graded modules (see the README): `lab3 submit` makes `submission.zip`.
+# How this lab is graded:
+#
+# | part | points | graded by |
+# |---|---|---|
+# | the TODO functions of the seven graded modules (`lab3/attention.py` … `lab3/optim.py`) | 100 | the autograder: `lab3 check` runs the public checks and prints the rubric; hidden tests report after the deadline |
+# | the 6 written **Question** cells of this notebook (1.2, 1.4, 2.3, 2.4, 2.5: 2 points each; Exercise 3: 4 points) | 14 | the course staff, by hand, question by question |
+#
+# The 14 points of the written answers come on top of the 100 autograded points. The staff read your
+# answers and figures from the notebook as you saved it (the grader never runs it): run it, answer the
+# questions, save it with its outputs, then run `lab3 submit`. It makes `submission.zip` (the seven graded
+# modules and this notebook) and lists what is still missing: functions still a TODO, unanswered
+# questions, figures not drawn, code cells still holding `YOUR CODE HERE`.

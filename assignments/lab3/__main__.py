@@ -109,7 +109,39 @@ def run_check(path: Path = Path(".")) -> int:
     passed = sum(status != "FAIL" for status, _ in rows.values())
     print(f"\n{passed}/{len(rows)} public checks pass"
           + (f" (total of the graded tests: {rubric['total']} points)." if "total" in rubric else "."))
+    for line in grading_summary(rubric, all_pass=passed == len(rows)):
+        print(line)
     return 0 if passed == len(rows) else 1
+
+
+def grading_summary(rubric: dict, all_pass: bool) -> list[str]:
+    """What the rubric says beyond the public checks (lines to print): when they all pass, the points the
+    hidden tests hold and what they check; the tests that count only on a GPU; the written questions of the
+    notebook (points, graded by whom), which are not part of the autograded total."""
+    lines: list[str] = []
+    total = rubric.get("total", 100)
+    hidden = rubric.get("hidden")
+    if all_pass and hidden and hidden.get("points"):
+        lines += ["", *textwrap.wrap(
+            f"Passing the public checks is not the grade: {hidden['points']} of the {total} autograded points are "
+            f"in {hidden['tests']} hidden tests (their results come after the deadline). They check:", 100)]
+        for area, part in hidden["areas"].items():
+            lines.append(f"  {area:<14} {part['points']:>2} pts")
+            lines += textwrap.wrap("; ".join(part["checks"]), 100, initial_indent=" " * 6, subsequent_indent=" " * 6,
+                                   break_on_hyphens=False)
+    gpu = rubric.get("gpu")
+    if all_pass and gpu and gpu.get("tests"):
+        lines += ["", *textwrap.wrap(f"A further {gpu['points']} point(s) need a CUDA GPU ({'; '.join(gpu['tests'])}): "
+                               "counted only when the grading machine has one, otherwise left out of the maximum.",
+                               100)]
+    written = rubric.get("written")
+    if written and written.get("points"):
+        questions = ", ".join(f"{q['id']} {q['points']}" for q in written["questions"])
+        lines += ["", *textwrap.wrap(
+            f"Written questions of {NOTEBOOK}: {written['points']} points ({len(written['questions'])} questions: "
+            f"{questions}), graded by {written.get('graded_by', 'the course staff')}, on top of the {total} "
+            "autograded points; lab3 check does not check them.", 100)]
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ submission

@@ -41,6 +41,25 @@ def mark_figures(nb: nbformat.NotebookNode) -> None:
             cell.metadata.setdefault("lab3", {})["figure"] = fid
 
 
+def written_questions(notebook_json: str | bytes) -> list[dict]:
+    """``[{"id", "section", "points"}]``: the written questions of a built notebook (nbgrader manual-grading
+    cells), in order, with the number of the section they answer (as :func:`mark_figures` numbers it)."""
+    import json
+
+    section, out = "0", []
+    for cell in json.loads(notebook_json)["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        grading = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "markdown" and grading.get("grade") and grading.get("solution"):
+            out.append({"id": grading["grade_id"], "section": section, "points": grading.get("points", 0)})
+        if cell["cell_type"] == "markdown":
+            for line in source.splitlines():
+                m = re.match(r"#{2,4}\s+(?:Exercise\s+)?(\d+(?:\.\d+)*)", line)
+                if m:
+                    section = m.group(1)
+    return out
+
+
 def _normalize(nb: nbformat.NotebookNode) -> str:
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:03d}"

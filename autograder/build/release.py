@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,11 +58,14 @@ def build_releases(root: Path = REPO_ROOT) -> BuildOutput:
     student_nb, solution_nb = notebook_releases((src / "Lab3.py").read_text(encoding="utf-8"), "source/Lab3.py")
     out.assignments["Lab3.ipynb"] = student_nb.encode()
     out.solutions["Lab3.ipynb"] = solution_nb.encode()
+    rubric = public_rubric(src / "tests", root / "autograder" / "manifest.json", student_nb)
     for name in ("README.md", "requirements.txt", "pyproject.toml", "conftest.py"):
         data = (TEMPLATES / f"student_{name}").read_bytes()
+        if name == "README.md":
+            grading = readme_grading(json.loads(rubric) if rubric else None)
+            data = data.replace(README_GRADING.encode(), grading.encode())
         out.assignments[name] = data
         out.solutions[name] = data
-    rubric = public_rubric(src / "tests", root / "autograder" / "manifest.json")
     if rubric is not None:
         out.assignments["tests/rubric.json"] = out.solutions["tests/rubric.json"] = rubric
     if all(f"lab3/{m}.py" in out.solutions for m in ("attention", "transfer", "training")):
@@ -69,6 +73,42 @@ def build_releases(root: Path = REPO_ROOT) -> BuildOutput:
         out.examples = example_submissions(out.solutions, out.assignments,
                                            executed.read_bytes() if executed.is_file() else None)
     return out
+
+
+README_GRADING = "<!-- lab3 build writes this section from the graders' manifest and the notebook -->"
+
+
+def readme_grading(rubric: dict | None) -> str:
+    """The release README's grading section: the autograded points (visible and hidden parts, the GPU
+    tests) and the written questions' points, graded by the staff (from the rubric of :func:`public_rubric`)."""
+    if rubric is None:
+        return "The autograder scores the graded modules; the course staff grade the notebook's written answers."
+    total, hidden = rubric["total"], rubric["hidden"]
+    written = rubric.get("written", {"points": 0, "questions": []})
+    rows = [
+        "| part | points | graded by |",
+        "|---|---|---|",
+        f"| the TODO functions of the seven graded modules | {total} | the autograder (Gradescope): "
+        f"{total - hidden['points']} points in tests whose results you see after each upload, {hidden['points']} "
+        f"in {hidden['tests']} hidden tests whose results come after the deadline |",
+    ]
+    if written["points"]:
+        by_points: dict[int, list[str]] = {}
+        for q in written["questions"]:
+            by_points.setdefault(q["points"], []).append(q["section"])
+        detail = "; ".join(f"{', '.join(secs)}: {p} points each" if len(secs) > 1 else f"{secs[0]}: {p} points"
+                           for p, secs in by_points.items())
+        rows.append(f"| the {len(written['questions'])} written questions of `Lab3.ipynb` (after sections {detail}) "
+                    f"| {written['points']} | {written['graded_by']}, by hand, question by question |")
+    text = "\n".join(rows) + "\n\n"
+    text += (f"The {total} autograded points and the {written['points']} points of the written answers are separate: "
+             "the autograder does not score your answers, and the staff grade them from the saved notebook (with "
+             "its figures) on top of the autograded score. `lab3 check` prints the same rubric: the points of "
+             "each area and, once every public check passes, what the hidden tests check.")
+    if rubric["gpu"]["points"]:
+        text += (f" {rubric['gpu']['points']} more points need a CUDA GPU: they count only when the grading "
+                 "machine has one, and are otherwise left out of the maximum.")
+    return text
 
 
 def _areas(test_file: Path) -> dict[str, str]:
@@ -86,12 +126,15 @@ def _areas(test_file: Path) -> dict[str, str]:
     return out
 
 
-def public_rubric(tests: Path, manifest_path: Path) -> bytes | None:
+def public_rubric(tests: Path, manifest_path: Path, notebook: str | None = None) -> bytes | None:
     """``tests/rubric.json`` of the release: each graded area's points and the public tests that check it.
 
     An area's points are those of the graded tests whose first area tag it is (CPU tests; they sum to the
     total); a public test names its area with ``@pytest.mark.area``. No manifest (a course tree without
-    graders): no rubric.
+    graders): no rubric. Also, for ``lab3 check`` (the release never imports the grader): ``hidden``, the
+    points and what the hidden tests check, per area (names only, never their code); ``gpu``, the tests that
+    count only on a grader with a CUDA GPU; ``written``, the notebook's written questions (``notebook``: the
+    student notebook's JSON), graded by the staff on top of the autograded total.
     """
     if not manifest_path.exists():
         return None
@@ -110,7 +153,34 @@ def public_rubric(tests: Path, manifest_path: Path) -> bytes | None:
                 raise MarkerError(f"{path.name}: {name}: area {area!r} is not a tag of any graded test "
                                   f"(known: {', '.join(sorted(areas))})")
             areas[area]["public_tests"].append(f"{path.name}::{name}")
-    return (json.dumps({"total": manifest["total_cpu"], "areas": areas}, indent=1) + "\n").encode()
+    rubric = {"total": manifest["total_cpu"], "areas": areas, **extra_rubric(manifest, notebook)}
+    return (json.dumps(rubric, indent=1) + "\n").encode()
+
+
+def extra_rubric(manifest: dict, notebook: str | None = None) -> dict:
+    """The ``hidden``, ``gpu`` and ``written`` parts of the release's rubric (see :func:`public_rubric`)."""
+    from .notebook import written_questions
+
+    hidden: dict[str, dict] = {}
+    for test in manifest["tests"]:
+        if test.get("gpu") or test.get("visibility", "visible") == "visible":
+            continue
+        area = next((t for t in test["tags"] if not t.startswith("ex")), "other")
+        entry = hidden.setdefault(area, {"points": 0, "checks": []})
+        entry["points"] += test["points"]
+        # what it checks, without the name's "function: " prefix
+        entry["checks"].append(re.sub(r"^[\w.]+: ", "", test.get("name", test["id"])))
+    gpu = [t for t in manifest["tests"] if t.get("gpu")]
+    out: dict = {
+        "hidden": {"points": sum(a["points"] for a in hidden.values()),
+                   "tests": sum(len(a["checks"]) for a in hidden.values()), "areas": hidden},
+        "gpu": {"points": sum(t["points"] for t in gpu), "tests": [t.get("name", t["id"]) for t in gpu]},
+    }
+    if notebook is not None:
+        questions = written_questions(notebook)
+        out["written"] = {"points": sum(q["points"] for q in questions), "graded_by": "the course staff",
+                          "questions": questions}
+    return out
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

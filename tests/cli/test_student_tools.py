@@ -37,6 +37,9 @@ def test_check_on_solution_passes(releases):
     proc = _check(releases["solutions"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "public checks pass" in proc.stdout and " FAIL " not in proc.stdout
+    flat = " ".join(proc.stdout.split())
+    assert "Passing the public checks is not the grade:" in flat and "hidden tests" in flat  # what they hold
+    assert "Written questions of Lab3.ipynb: 14 points" in flat and "graded by the course staff" in flat
 
 
 @pytest.mark.slow
@@ -47,6 +50,8 @@ def test_check_on_stubs_prints_rubric_with_hints(releases):
     summary = next(line for line in proc.stdout.splitlines() if "public checks pass" in line)
     passed, total = map(int, summary.split()[0].split("/"))
     assert total >= 5 and passed < total
+    assert "Passing the public checks is not the grade" not in proc.stdout  # only once everything passes
+    assert "Written questions of Lab3.ipynb: 14 points" in " ".join(proc.stdout.split())
 
 
 def test_submit_zips_exactly_the_graded_modules(releases, tmp_path):
