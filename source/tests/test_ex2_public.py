@@ -136,3 +136,66 @@ def test_param_groups_cover_every_parameter_once() -> None:
         assert lrs == {g["lr"]}, "head parameters need lr=head_lr and backbone parameters lr=backbone_lr"
         assert g.get("weight_decay") == 0.05, "each group needs weight_decay"
     torch.optim.AdamW(groups)  # a valid optimizer argument
+
+
+# ------------------------------------------------------------------------------ more of the docstrings
+@pytest.mark.area("replace_head")
+def test_replace_head_on_a_torchvision_vit_and_keeps_dtype() -> None:
+    torch.manual_seed(0)
+    vit = models.VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=2, hidden_dim=16,
+                                   mlp_dim=32, num_classes=10)
+    head = replace_head(vit, 3)
+    assert vit.heads.head is head and (head.in_features, head.out_features) == (16, 3), (
+        "for a torchvision VisionTransformer the head is model.heads.head")
+    model = _resnet18().double()
+    head = replace_head(model, 4)
+    assert head.weight.dtype == torch.float64, (
+        f"the model is float64 but the new head is {head.weight.dtype}: create it with the old head's device and dtype")
+
+
+@pytest.mark.area("freeze")
+def test_freeze_keeps_the_head_trainable_even_if_it_was_frozen() -> None:
+    model = _resnet18()
+    head = replace_head(model, 5)
+    for p in model.parameters():
+        p.requires_grad_(False)  # e.g. frozen earlier by another experiment
+    params = freeze_backbone(model, head)
+    assert params and all(p.requires_grad for p in params), (
+        "freeze_backbone left the head frozen: every parameter of head must end with requires_grad=True")
+
+
+@pytest.mark.area("freeze")
+def test_freeze_a_timm_model_keeps_its_forward() -> None:
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("efficientnet_lite0", pretrained=False)
+    head = replace_head(model, 3)
+    model.eval()
+    x = _images(2)
+    with torch.no_grad():
+        before = model(x)
+    freeze_backbone(model, head)
+    model.eval()
+    with torch.no_grad():
+        after = model(x)
+    assert torch.allclose(before, after, atol=1e-5), (
+        "freeze_backbone changed what the model computes in eval mode (timm's BatchNormAct2d also applies an "
+        "activation): stop the statistics with eval() on the batch-norm layers, do not replace them")
+
+
+@pytest.mark.area("param_groups")
+def test_param_groups_leave_out_frozen_parameters_and_empty_groups() -> None:
+    model = _resnet18()
+    head = replace_head(model, 4)
+    for name, p in model.named_parameters():
+        if name.startswith(("conv1", "bn1", "layer1")):
+            p.requires_grad_(False)
+    groups = param_groups(model, head, backbone_lr=1e-4, head_lr=1e-2)
+    listed = {id(p) for g in groups for p in g["params"]}
+    frozen = {id(p) for p in model.parameters() if not p.requires_grad}
+    assert not listed & frozen, "frozen parameters (requires_grad=False) are in a group: leave them out"
+    assert listed == {id(p) for p in model.parameters() if p.requires_grad}, "some trainable parameter is missing"
+    freeze_backbone(model, head)
+    groups = param_groups(model, head, backbone_lr=1e-4, head_lr=1e-2)
+    assert all(g["params"] for g in groups), "an empty group (here: the frozen backbone) must be left out"
