@@ -11,6 +11,7 @@ import csv
 import html
 import io
 import json
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -177,15 +178,21 @@ def _charts(stats: _ClassStats) -> tuple[str, str]:
     return histogram, rate_chart
 
 
-QUIET = ("neither a folder nor a .zip", "a hidden entry")
+#: Entries of a class folder that are plainly not submissions (a README, a roster, system files).
+QUIET = re.compile(r"(?i)^(readme.*|.*\.(md|csv|json|log|html)|\..*|thumbs\.db|desktop\.ini)$")
+
+
+def _quiet(line: str) -> bool:
+    name, _, why = line.partition(": ")
+    return why in ("neither a folder nor a .zip", "a hidden entry") and bool(QUIET.match(name))
 
 
 def _not_graded_section(not_graded: list[dict[str, Any]], skipped: list[str]) -> list[str]:
     """Failed gradings and skipped submissions in red; entries that are plainly not submissions (a README in
     the class folder) in a quiet note."""
     e = html.escape
-    quiet = [line.partition(": ")[0] for line in skipped if line.partition(": ")[2] in QUIET]
-    skipped = [line for line in skipped if line.partition(": ")[2] not in QUIET]
+    quiet = [line.partition(": ")[0] for line in skipped if _quiet(line)]
+    skipped = [line for line in skipped if not _quiet(line)]
     note = ([f"<p class=note>Other entries of the class folder, not submissions (not graded): "
              f"{e(', '.join(quiet))}.</p>"] if quiet else [])
     if not (not_graded or skipped):

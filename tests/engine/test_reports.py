@@ -86,7 +86,8 @@ def test_batch_reports_put_not_graded_first_and_never_score_them(tmp_path):
         d = tmp_path / sid / "instructor"
         d.mkdir(parents=True)
         (d / "result.json").write_text(json.dumps(res.to_dict()))
-    (tmp_path / "skipped.txt").write_text("notes.txt: neither a folder nor a .zip\n")
+    (tmp_path / "skipped.txt").write_text("notes.txt: neither a folder nor a .zip\n"
+                                          "README.md: neither a folder nor a .zip\n")
     csv_path, html_path = write_batch_reports(tmp_path)
     rows = csv_path.read_text().splitlines()
     assert rows[1].startswith("alice,graded,2,5,") and rows[2].startswith("bob,error,,,,,")
@@ -94,9 +95,9 @@ def test_batch_reports_put_not_graded_first_and_never_score_them(tmp_path):
     html = html_path.read_text()
     top = html.index("Not graded")
     assert top < html.index("Score histogram")
-    assert "died at start-up" in html[top:]
-    # a stray file of the class folder is not a submission: a quiet note, not in the red section
-    assert "notes.txt" not in html[top:] and "<p class=note>Other entries of the class folder" in html[:top]
+    assert "died at start-up" in html[top:] and "notes.txt" in html[top:]  # perhaps a student's: in red
+    # a README in the class folder is plainly not a submission: a quiet note, not in the red section
+    assert "README.md" not in html[top:] and "<p class=note>Other entries of the class folder" in html[:top]
     assert "<p>1 submissions;" in html  # statistics only over the graded submission
 
 
