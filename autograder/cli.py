@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
+    # this entry point saves figures without a screen: it picks the file backend itself (the lab3 library
+    # never does, so that the notebook's inline plotting stays on)
+    os.environ.setdefault("MPLBACKEND", "Agg")
     from autograder.results import run_results
 
     return run_results(args)
