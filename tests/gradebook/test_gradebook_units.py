@@ -187,3 +187,26 @@ def test_server_refuses_foreign_posts_bad_tokens_and_paths(served):
         with pytest.raises(urllib.error.HTTPError) as err:
             _get(url + bad)
         assert err.value.code == 404
+
+
+def test_lab3_answers_serve_is_one_command(tmp_path):
+    import subprocess
+    import sys
+
+    _batch(tmp_path, [_row("alice")])
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "answers", "serve", str(tmp_path), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "grading pages of" in line and "http://127.0.0.1:" in line, line + proc.stderr.read()
+        url = line.split("http://", 1)[1].split()[0]
+        page = _get("http://" + url + "q/q1").read().decode()
+        assert "alice" in page and "my answer" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = subprocess.run([sys.executable, "-m", "autograder.cli", "answers", "export", str(empty)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "no graded submissions" in res.stderr
