@@ -8,6 +8,7 @@ not rendered (an answer cannot make the TA's browser fetch anything).
 from __future__ import annotations
 
 import functools
+import html
 
 from autograder.reports.results import clean_text
 
@@ -22,5 +23,11 @@ def _renderer():
 
 
 def render(text: str, limit: int = MAX_CHARS) -> str:
-    """HTML of ``text`` (Markdown): headings, lists, emphasis, code, links; any HTML in it escaped."""
-    return _renderer().render(clean_text(text or "", limit))
+    """HTML of ``text`` (Markdown): headings, lists, emphasis, code, links; any HTML in it escaped.
+    Without markdown-it-py (a grading image that lacks it), the text is shown escaped, as written."""
+    text = clean_text(text or "", limit)
+    try:
+        renderer = _renderer()
+    except ImportError:
+        return f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
+    return renderer.render(text)
