@@ -85,13 +85,20 @@ def master_questions(master: Path = MASTER) -> list[Question]:
 
 
 def class_questions(rows: list[dict[str, Any]], master: Path = MASTER) -> list[Question]:
-    """The master's questions, then any other question the submitted notebooks hold (prompt and points
-    from the first notebook that has it)."""
+    """The master's questions. Without a master (an installed copy), the questions that at least half of the
+    submitted notebooks hold (prompt and points from the first of them): a question cell that one student
+    added to their notebook never becomes a graded question of the class."""
     questions = master_questions(master)
-    known = {q.id for q in questions}
+    if questions:
+        return questions
+    seen: dict[str, dict[str, Any]] = {}
+    count: dict[str, int] = {}
+    notebooks = 0
     for row in rows:
-        for q in (row.get("answers") or {}).get("questions", []):
-            if q.get("id") not in known:
-                known.add(q["id"])
-                questions.append(Question(str(q["id"]), float(q.get("points") or 0), str(q.get("prompt", ""))))
-    return questions
+        rep = row.get("answers") or {}
+        notebooks += bool(rep.get("readable"))
+        for q in {str(q.get("id")): q for q in rep.get("questions", [])}.values():
+            seen.setdefault(str(q["id"]), q)
+            count[str(q["id"])] = count.get(str(q["id"]), 0) + 1
+    return [Question(qid, float(q.get("points") or 0), str(q.get("prompt", ""))) for qid, q in seen.items()
+            if 2 * count[qid] >= max(notebooks, 1)]

@@ -19,6 +19,7 @@ from autograder.gradebook.markdown import render
 from autograder.gradebook.questions import Question, RubricItem, master_questions
 from autograder.gradebook.server import make_server
 
+Q = "ex1-length-sweep"  # a question of the master (2 points)
 QUESTIONS = [Question("q1", 2, "**Why?**", "Because."), Question("q2", 4, "How?", rubric=[RubricItem(1, "x")])]
 
 
@@ -32,7 +33,7 @@ def _row(sid: str, status: str = "graded", s1: float = 2, answer: str = "my answ
              _test("b.py::t3", 0, 5, ["ex3", "amp"], output="not implemented yet")]
     return {"id": sid, "status": status, "score": s1 + 3, "max_score": 10, "tests": tests,
             "answers": {"notebook": "Lab3.ipynb", "readable": True, "figures": [],
-                        "questions": [{"id": "q1", "points": 2, "answered": True, "answer": answer}]}}
+                        "questions": [{"id": Q, "points": 2, "answered": True, "answer": answer}]}}
 
 
 def _batch(out: Path, rows: list[dict]) -> None:
@@ -48,6 +49,15 @@ def test_master_questions_have_model_answers_and_their_figures():
     for q in qs:
         assert q.prompt and q.model_answer and "### BEGIN SOLUTION" not in q.model_answer + q.prompt
     assert {"fig-1.2"} <= set(next(q for q in qs if q.id == "ex1-length-sweep").figures)
+
+
+def test_without_a_master_only_questions_most_notebooks_hold_are_graded(tmp_path):
+    from autograder.gradebook.questions import class_questions
+
+    rows = [_row("alice"), _row("bob"), _row("mallory")]
+    rows[2]["answers"]["questions"].append({"id": "bonus", "points": 50, "answered": True, "answer": "me"})
+    assert [q.id for q in class_questions(rows, tmp_path / "no-master.py")] == [Q]
+    assert Q in [q.id for q in class_questions(rows)] and "bonus" not in [q.id for q in class_questions(rows)]
 
 
 def test_points_are_checked_and_grades_stored_in_a_plain_file(tmp_path):
@@ -156,7 +166,7 @@ def test_server_pages_carry_a_strict_policy_and_escape_answers(served):
     out, url = served
     index = _get(url).read().decode()
     assert "/q/ex1-length-sweep" in index and "final.csv" in index
-    resp = _get(url + "q/q1")
+    resp = _get(url + f"q/{Q}")
     page = resp.read().decode()
     policy = resp.headers["Content-Security-Policy"]
     assert "script-src 'nonce-" in policy and "default-src 'none'" in policy
@@ -166,7 +176,7 @@ def test_server_pages_carry_a_strict_policy_and_escape_answers(served):
 
 def test_server_refuses_foreign_posts_bad_tokens_and_paths(served):
     out, url = served
-    page = _get(url + "q/q1").read().decode()
+    page = _get(url + f"q/{Q}").read().decode()
     token = page.split("name=token value='")[1].split("'")[0]
 
     def post(fields: dict, headers: dict | None = None) -> int:
@@ -177,12 +187,13 @@ def test_server_refuses_foreign_posts_bad_tokens_and_paths(served):
         except urllib.error.HTTPError as exc:
             return exc.code
 
-    ok = {"token": token, "question": "q1", "submission": "alice", "points": "2", "comment": ""}
+    ok = {"token": token, "question": Q, "submission": "alice", "points": "2", "comment": ""}
     assert post(ok | {"token": "guess"}) == 403
     assert post(ok, {"Host": "evil.example:80"}) == 403  # DNS rebinding: only 127.0.0.1 / localhost
     assert post(ok | {"submission": "../x"}) == 400 and post(ok | {"points": "2.5"}) == 400
     assert not (out / store.FILE).exists()
-    assert post(ok) == 200 and store.load(out)["q1"]["alice"]["points"] == 2
+    assert post(ok) == 200 and store.load(out)[Q]["alice"]["points"] == 2
+    assert post(ok | {"question": "q-a-student-made-up"}) == 400
     for bad in ("files/../../manual_grades.json", "files/..%2f..%2fmanual_grades.json", "files/figures/../x"):
         with pytest.raises(urllib.error.HTTPError) as err:
             _get(url + bad)
@@ -200,7 +211,7 @@ def test_lab3_answers_serve_is_one_command(tmp_path):
         line = proc.stdout.readline()
         assert "grading pages of" in line and "http://127.0.0.1:" in line, line + proc.stderr.read()
         url = line.split("http://", 1)[1].split()[0]
-        page = _get("http://" + url + "q/q1").read().decode()
+        page = _get("http://" + url + f"q/{Q}").read().decode()
         assert "alice" in page and "my answer" in page
     finally:
         proc.terminate()
