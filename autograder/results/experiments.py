@@ -187,8 +187,8 @@ def ex1_vit_vs_cnn(ctx: Context) -> dict[str, Any]:
     elif ctx.notebook_full:
         cfg, sizes, long_epochs = ex1.ViTConfig(seed=ctx.seed), (100, 250, 500, 1000, 2500), 100
     else:
-        cfg = ex1.ViTConfig(test_examples=5000, num_threads=1, seed=ctx.seed)
-        sizes, long_epochs = (100, 250, 500), 45
+        cfg = ex1.ViTConfig(test_examples=2000, num_threads=1, seed=ctx.seed)
+        sizes, long_epochs = (100, 250, 500), 30
     rows, largest = [], None
     for per_class in sizes:
         runs = ex1.vit_vs_cnn(dataclasses.replace(cfg, train_per_class=per_class), device=ctx.device,
@@ -301,8 +301,8 @@ def ex2_domain(ctx: Context) -> dict[str, Any]:
         cfg = ex2.DomainConfig.quick()
     elif ctx.notebook_full:
         cfg = ex2.DomainConfig()
-    else:  # sources large and long enough to learn features: 12 000 images each, 10 epochs
-        cfg = ex2.DomainConfig(source_per_class=2000, source_epochs=10, test_per_class=1000, width=16)
+    else:  # sources large and long enough to learn features: 9 000 images each, 8 epochs
+        cfg = ex2.DomainConfig(source_per_class=1500, source_epochs=8, test_per_class=1000, width=16)
     rows = []
     for seed in seeds_of(ctx):
         with tempfile.TemporaryDirectory() as tmp:
