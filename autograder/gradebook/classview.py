@@ -37,9 +37,11 @@ class ClassView:
     rows: list[dict[str, Any]]
 
     def question(self, qid: str) -> Question | None:
+        """The question ``qid`` (None for an unknown id)."""
         return next((q for q in self.questions if q.id == qid), None)
 
     def submission(self, sid: str) -> Submission | None:
+        """The submission ``sid`` (None for an unknown id)."""
         return next((s for s in self.submissions if s.id == sid), None)
 
 
@@ -57,6 +59,7 @@ def load_rows(out: Path) -> list[dict[str, Any]]:
 
 
 def submission_view(row: dict[str, Any], files: dict[str, list[str]]) -> Submission:
+    """What the pages show of one result row (``files``: its exported figures)."""
     rep = row.get("answers") or {}
     return Submission(
         id=row["id"],

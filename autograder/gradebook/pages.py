@@ -38,6 +38,7 @@ def _num(x: float) -> str:
 
 
 def question_url(qid: str, start: int = 0, ungraded: bool = False) -> str:
+    """The server's address of a question page (from student ``start``, optionally only the ungraded)."""
     query = "&".join(p for p in (f"start={start}" if start else "", "ungraded=1" if ungraded else "") if p)
     return f"/q/{quote(qid, safe='')}" + (f"?{query}" if query else "")
 
@@ -57,6 +58,7 @@ def figures_block(q: Question, sub: Submission, prefix: str) -> str:
 
 
 def answer_block(q: Question, sub: Submission) -> str:
+    """A student's answer to ``q`` as Markdown (HTML disabled), or why there is none."""
     if not sub.notebook:
         return f"<p class=missing>{NO_NOTEBOOK}</p>"
     text = sub.answers.get(q.id, "")
@@ -104,6 +106,7 @@ def _state(grade: dict[str, Any], q: Question) -> str:
 
 def student_block(q: Question, sub: Submission, *, prefix: str, grade: dict[str, Any] | None = None,
                   token: str = "", start: int = 0, editable: bool = False, anchor: bool = True) -> str:
+    """One student's answer and figures for ``q``; with ``editable``, their grade form."""
     head = f"<h3>{e(sub.id)}" + (_state(grade or {}, q) if editable else "") + "</h3>"
     form = _grade_form(q, sub, grade or {}, token, start) if editable else ""
     ident = f" id='s-{e(sub.id)}'" if anchor else ""
