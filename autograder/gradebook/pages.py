@@ -26,7 +26,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:1.5em auto;color:#
          "article{border-top:2px solid #3b6ea8;margin-top:1.5em;padding-top:.3em}"
          ".answer{background:#f8f8f4;border:1px solid #ddd;padding:.1em .8em;margin:.4em 0;overflow-wrap:anywhere}"
          ".missing{color:#a00;font-weight:bold}.state{color:#555;margin-left:1em}.done{color:#070}"
-         ".figs img{width:240px;height:auto;border:1px solid #ccc;margin:3px;background:#fff}"
+         ".figs img{width:240px;height:auto;border:1px solid #ccc;margin:3px;background:#fff;vertical-align:top}"
          "form.grade{background:#fafafa;border:1px solid #ddd;padding:.5em;display:grid;gap:.4em}"
          "form.grade textarea{width:100%;min-height:3.5em}.saved{color:#070}.error{color:#b00}"
          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"

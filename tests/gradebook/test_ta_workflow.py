@@ -91,18 +91,20 @@ def _post(url: str, fields: dict[str, str], accept_json: bool = True):
 
 @pytest.fixture(scope="module")
 def entered(graded, server, browser):
-    """Grades entered: mallory's first answer in the browser; every question of the solution by form posts."""
-    shot = graded["root"] / "question.png"
-    seen = browser({"url": server, "question": "ex1-length-sweep", "submission": "mallory", "points": 1.5,
-                    "comment": "Right idea; cite the numbers <3", "other_submission": "solution",
-                    "screenshot": str(shot)})
+    """Grades entered: the solution's five last questions by form posts, then its first in the browser (on the
+    page that also shows mallory's answer with a script in it)."""
     page = urllib.request.urlopen(server + "q/ex2-sources", timeout=30).read().decode()
     token = page.split("name=token value='")[1].split("'")[0]
-    points = {"ex1-length-sweep": 2, "ex1-vit-vs-cnn": 2, "ex2-scratch-vs-transfer": 1.5, "ex2-sources": 2,
-              "ex2-finetune-cost": 2, "ex3-optimization": 3.5}
+    points = {"ex1-vit-vs-cnn": 2, "ex2-scratch-vs-transfer": 1.5, "ex2-sources": 2, "ex2-finetune-cost": 2,
+              "ex3-optimization": 3.5}
     for qid, p in points.items():
         _post(server, {"token": token, "question": qid, "submission": "solution", "points": str(p),
                        "comment": "model answer"})
+    shot = graded["root"] / "question.png"
+    seen = browser({"url": server, "question": "ex1-length-sweep", "submission": "solution", "points": 1.5,
+                    "comment": "Right idea; cite the numbers <3", "other_submission": "blank_stubs",
+                    "inspect_submission": "mallory", "screenshot": str(shot)})
+    points["ex1-length-sweep"] = 1.5
     # the plain form (no script) saves too and sends the TA back to the same student
     resp = _post(server, {"token": token, "question": "ex2-sources", "submission": "buggy_attention_no_scale",
                           "points": "1", "comment": "vague", "start": "0"}, accept_json=False)
@@ -132,6 +134,7 @@ def test_scores_entered_in_a_real_browser_are_kept_and_no_student_script_runs(gr
     seen = entered["browser"]
     assert seen["saved_text"].startswith("saved 2")
     assert seen["rubric_sum"] == "2"  # both rubric items of ex1-length-sweep (1 + 1), from the master
+    assert seen["after"]["points"] == "1.5"
     assert seen["after"] == {"points": "1.5", "comment": "Right idea; cite the numbers <3", "state": "graded 1.5 / 2"}
     assert seen["xss_flag"] is None and seen["xss_flag_after"] is None and seen["dialogs"] == []
     assert seen["scripts_in_answers"] == 0 and "&lt;script&gt;" in seen["answer_html"]
@@ -140,8 +143,9 @@ def test_scores_entered_in_a_real_browser_are_kept_and_no_student_script_runs(gr
     assert seen["figure"]["status"] == 200 and seen["figure"]["type"] == "image/png"
     assert seen["figure"]["bytes"] > 1000 and seen["figure"]["thumb_width"] > 0 and seen["lazy_images"] >= 1
     stored = json.loads((graded["out"] / "manual_grades.json").read_text())["grades"]
-    assert stored["ex1-length-sweep"]["mallory"]["points"] == 1.5
-    assert "solution" not in stored["ex1-length-sweep"] or stored["ex1-length-sweep"]["solution"]["points"] == 2
+    assert stored["ex1-length-sweep"]["solution"] == {"points": 1.5, "comment": "Right idea; cite the numbers <3",
+                                                      "updated": stored["ex1-length-sweep"]["solution"]["updated"]}
+    assert "blank_stubs" not in stored["ex1-length-sweep"]  # the out-of-range grade was refused
 
 
 def test_final_grades_and_the_canvas_export_carry_the_manual_points(graded, entered, capsys):
@@ -156,22 +160,23 @@ def test_final_grades_and_the_canvas_export_carry_the_manual_points(graded, ente
     assert float(sol["autograded"]) == res["solution"].score and float(sol["manual"]) == manual_solution
     assert float(sol["final"]) == res["solution"].score + manual_solution and sol["complete"] == "yes"
     assert float(sol["final_max"]) == res["solution"].max_score + 14 and sol["manual:ex3-optimization"] == "3.5"
+    assert sol["manual:ex1-length-sweep"] == "1.5"  # entered in the browser
     assert float(sol["ex1"]) == res["solution"].score and float(sol["area:sdpa"]) + float(sol["area:causal_mask"]) \
         == res["solution"].score
-    mal = final["mallory"]
-    assert mal["manual:ex1-length-sweep"] == "1.5" and mal["manual_graded"] == "1/6" and mal["complete"] == "no"
-    assert float(mal["final"]) == res["mallory"].score + 1.5
+    bug = final["buggy_attention_no_scale"]
+    assert bug["manual:ex2-sources"] == "1" and bug["manual_graded"] == "1/6" and bug["complete"] == "no"
+    assert float(bug["final"]) == res["buggy_attention_no_scale"].score + 1
     assert final["buggy_attention_no_scale"]["name"] == "Alan Turing"  # the roster's "x.zip" names folder x
     assert final["zoe"]["status"] == "missing" and final["zoe"]["final"] == ""
     grades = {r["id"]: r for r in _read_csv(out / "grades.csv")}
-    assert grades["mallory"]["manual:ex1-length-sweep"] == "1.5" and float(grades["mallory"]["final"]) == \
-        float(mal["final"])
+    assert grades["solution"]["manual:ex1-length-sweep"] == "1.5" and float(grades["solution"]["final"]) == \
+        float(sol["final"])
     canvas = _read_csv(out / "canvas.csv")
     assert list(canvas[0]) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lab 3 (555)"]
     assert canvas[0]["Student"] == "Points Possible"
     rows = {r["Student"]: r for r in canvas[1:]}
     assert rows["Ada Lovelace"]["Lab 3 (555)"] == sol["final"] and rows["Ada Lovelace"]["ID"] == "101"
-    assert rows["Mallory M"]["Lab 3 (555)"] == ""  # written answers not all graded: no grade sent yet
+    assert rows["Alan Turing"]["Lab 3 (555)"] == ""  # written answers not all graded: no grade sent yet
     assert "without a final grade in canvas.csv" in capsys.readouterr().out
 
 
@@ -211,6 +216,6 @@ def test_forced_regrade_after_a_grader_fix_writes_a_diff_and_keeps_manual_points
     # manual points untouched, and in the final grade with the new autograded points
     assert (out / "manual_grades.json").read_bytes() == before_manual
     final = {r["id"]: r for r in _read_csv(out / "final.csv")}
-    assert float(final["mallory"]["final"]) == new["mallory"].score + 1.5
+    assert float(final["solution"]["final"]) == new["solution"].score + sum(entered["solution_points"].values())
     assert float(final["buggy_attention_no_scale"]["final"]) == new["buggy_attention_no_scale"].score + 1
     assert len((out / "history" / "runs.jsonl").read_text().splitlines()) == 2

@@ -2,7 +2,8 @@
 // open a question, enter points and a comment for one student, save, reload, read them back; and
 // records whether anything from the students' answers ran (dialogs, a global set by a script).
 // Usage: node grade_in_browser.mjs '{"url": ..., "question": ..., "submission": ..., "points": ...,
-//                                    "comment": ..., "screenshot": ...}'   -> one JSON line on stdout
+//   "comment": ..., "other_submission": ..., "inspect_submission": ..., "screenshot": ...}'
+//   -> one JSON line on stdout
 import chromium from '@sparticuz/chromium';
 import puppeteer from 'puppeteer-core';
 
@@ -22,7 +23,8 @@ try {
   await page.waitForSelector(article);
   result.xss_flag = await page.evaluate(() => window.__xss === undefined ? null : String(window.__xss));
   result.scripts_in_answers = await page.evaluate(() => document.querySelectorAll('.answer script').length);
-  result.answer_html = await page.$eval(`${article} .answer`, (el) => el.innerHTML).catch(() => null);
+  const inspect = `article[id="s-${job.inspect_submission || job.submission}"]`;
+  result.answer_html = await page.$eval(`${inspect} .answer`, (el) => el.innerHTML).catch(() => null);
   result.lazy_images = await page.evaluate(() => [...document.querySelectorAll('img')].filter((i) => i.loading === 'lazy').length);
   // the rubric's checkboxes add up into the points box
   for (const box of await page.$$(`${article} input.rubric`)) await box.click();
