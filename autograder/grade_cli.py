@@ -1,7 +1,8 @@
 """``lab3 grade``: argument parsing and the command body (the lead's ``autograder/cli.py`` calls these).
 
     lab3 grade SUBMISSION --out DIR [--only TAG ...]
-    lab3 grade --batch DIR --out OUT [-j N] [--shard i/n] [--force [--reason TEXT]] [--roster CSV]
+    lab3 grade --batch DIR --out OUT [-j N] [--shard i/n] [--force | --regrade ID ...] [--reason TEXT]
+               [--roster CSV]
 
 Exit status: 0 whenever grading completed, whatever the scores; 2 for a usage error or an input that
 is not a submission; 3 when the grader itself failed (never reported as a grade).
@@ -43,6 +44,8 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", metavar="i/n", help="batch: grade only shard i of n (1-based), e.g. 2/4")
     parser.add_argument("--force", action="store_true", help="batch: grade again even if results exist (the "
                         "previous grades are kept in OUT/history/ with a diff; manual grades are never touched)")
+    parser.add_argument("--regrade", nargs="+", metavar="ID", help="batch: grade these submissions again (ids "
+                        "as in grades.csv), keep the others")
     parser.add_argument("--reason", metavar="TEXT", help="batch: why this run regrades (recorded in OUT/history/)")
     parser.add_argument("--roster", type=Path, metavar="CSV", help="batch: submission -> student_id, name, email "
                         "(kept as OUT/roster.csv for final.csv and canvas.csv)")
@@ -86,7 +89,7 @@ def run_grade(args: argparse.Namespace) -> int:
     if iso.off:
         print("note: sandbox protections OFF: " + "; ".join(iso.off), file=sys.stderr)
     if batch is not None:
-        from autograder.engine.batch import grade_batch, parse_shard
+        from autograder.engine.batch import grade_batch, parse_shard, submission_entries
 
         if not batch.is_dir():
             return _usage(f"--batch {batch}: not a folder")
@@ -94,6 +97,10 @@ def run_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ValueError as exc:
             return _usage(str(exc))
+        known = {sid for sid, _ in submission_entries(batch)}
+        unknown = [x for x in getattr(args, "regrade", None) or [] if x not in known]
+        if unknown:
+            return _usage(f"--regrade: no submission {', '.join(unknown)} in {batch}")
         if getattr(args, "roster", None) is not None:
             from autograder.gradebook import roster
 
@@ -111,10 +118,12 @@ def run_grade(args: argparse.Namespace) -> int:
             timeout_scale=args.timeout_scale,
             release=args.release,
             reason=getattr(args, "reason", None),
+            regrade=getattr(args, "regrade", None),
         )
         return _report_batch(results, out)
-    if args.shard or args.force or args.jobs != 1 or getattr(args, "roster", None) or getattr(args, "reason", None):
-        print("note: -j, --shard, --force, --roster and --reason apply to --batch only", file=sys.stderr)
+    if args.shard or args.force or args.jobs != 1 or any(getattr(args, k, None) for k in ("roster", "reason",
+                                                                                          "regrade")):
+        print("note: -j, --shard, --force, --regrade, --roster and --reason apply to --batch only", file=sys.stderr)
     if not submission.exists():
         return _usage(f"{submission}: no such file or folder")
     if submission.is_file() and submission.suffix.lower() == ".ipynb":

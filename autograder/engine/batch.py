@@ -123,11 +123,13 @@ def grade_batch(
     release: Path | None = None,
     progress: bool = True,
     reason: str | None = None,
+    regrade: list[str] | None = None,
     **kwargs: Any,
 ) -> list[GradeResult]:
     """Grade every submission of ``batch_dir`` into ``out``; returns the results of this shard.
 
-    A submission already graded in ``out`` is kept unless ``force``; one whose grading failed
+    A submission already graded in ``out`` is kept unless ``force`` (or its id is in ``regrade``); one whose
+    grading failed
     (``status == "error"``) is always graded again. Every run is recorded in ``OUT/history/`` (grader
     version, what was regraded, ``reason``); a regrade keeps the previous grades there with a diff
     (:mod:`autograder.gradebook.history`). The manual grades (``manual_grades.json``) are never touched.
@@ -149,7 +151,8 @@ def grade_batch(
     todo = []
     for sid, path in entries:
         done = out / sid / "instructor" / "result.json"
-        if not force and (out / sid / "results.json").exists() and done.exists():
+        again = force or sid in (regrade or [])
+        if not again and (out / sid / "results.json").exists() and done.exists():
             prev = load_result(done)
             if prev is not None and prev.status != "error":
                 prev.submission = sid

@@ -219,3 +219,17 @@ def test_forced_regrade_after_a_grader_fix_writes_a_diff_and_keeps_manual_points
     assert float(final["solution"]["final"]) == new["solution"].score + sum(entered["solution_points"].values())
     assert float(final["buggy_attention_no_scale"]["final"]) == new["buggy_attention_no_scale"].score + 1
     assert len((out / "history" / "runs.jsonl").read_text().splitlines()) == 2
+
+
+def test_regrade_of_one_student_keeps_the_others(graded, graders):
+    out = graded["out"]
+    g, m = graders
+    before = {sid: (out / sid / "instructor" / "result.json").stat().st_mtime_ns for sid in graded["results"]}
+    results = grade_batch(graded["batch"], out, graders=g, manifest=m, only_tags=TAGS, progress=False,
+                          regrade=["mallory"], reason="asked by the student")
+    assert len(results) == 4
+    after = {sid: (out / sid / "instructor" / "result.json").stat().st_mtime_ns for sid in graded["results"]}
+    assert [sid for sid in before if before[sid] != after[sid]] == ["mallory"]
+    run = history.last_run(out)
+    assert run["regraded"] == ["mallory"] and run["previously_graded"] == ["mallory"] and run["moved"] == []
+    assert "Regraded 1 submission(s), 0 moved" in Path(run["diff"]).read_text()
