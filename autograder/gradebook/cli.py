@@ -2,7 +2,8 @@
 
     lab3 answers serve OUT [--port N] [--open]       the grading pages on http://127.0.0.1:N/
     lab3 answers export OUT [--roster R] [--assignment NAME]
-                                                     rebuild final.csv, canvas.csv and grades.csv
+                                                     rebuild final.csv, canvas.csv and grades.csv; write
+                                                     OUT/<id>/written_feedback.md (points, comments)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def run_answers(args: argparse.Namespace) -> int:
 
         return serve(out, args.port, args.open)
     from autograder.gradebook import classview, roster
-    from autograder.gradebook.final import DEFAULT_ASSIGNMENT, write_final
+    from autograder.gradebook.final import DEFAULT_ASSIGNMENT, write_final, write_written_feedback
     from autograder.reports.batch import write_grades_csv
 
     try:
@@ -57,8 +58,10 @@ def run_answers(args: argparse.Namespace) -> int:
         print(f"lab3 answers: {exc}", file=sys.stderr)
         return 2
     write_grades_csv(out, view.rows, table)
+    write_written_feedback(out, table)
     incomplete = [r["id"] for r in table.rows if r["complete"] != "yes"]
-    print(f"wrote {out / 'final.csv'}, {out / 'canvas.csv'} and {out / 'grades.csv'}: {len(table.rows)} row(s)")
+    print(f"wrote {out / 'final.csv'}, {out / 'canvas.csv'}, {out / 'grades.csv'} ({len(table.rows)} row(s)) and "
+          f"each student's {out / '<id>' / 'written_feedback.md'} (points and comments)")
     if incomplete:
         print(f"note: {len(incomplete)} without a final grade in canvas.csv (not graded, missing, or written "
               f"answers not all graded yet): {', '.join(incomplete[:10])}" + (" ..." if len(incomplete) > 10 else ""))

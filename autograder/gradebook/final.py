@@ -133,3 +133,25 @@ def write_final(out: Path, rows: list[dict[str, Any]], questions: list[Question]
     atomic_write(Path(out) / FINAL, _csv(table.columns, [[r[c] for c in table.columns] for r in table.rows]))
     atomic_write(Path(out) / CANVAS, canvas_csv(table, roster, assignment))
     return table
+
+
+def write_written_feedback(out: Path, table: FinalTable) -> list[Path]:
+    """``OUT/<id>/written_feedback.md`` per graded submission: each written question's points and the TA's
+    comment (for the students; ``feedback.md`` beside it holds the autograded part)."""
+    grades = store.load(out)
+    written = []
+    for row in table.rows:
+        folder = Path(out) / row["id"]
+        if row["status"] in ("missing", "error") or not folder.is_dir():
+            continue
+        lines = [f"# Written answers: {row['manual']} / {row['manual_max']} points ({row['manual_graded']} graded)",
+                 "", "| question | points | comment |", "|---|---|---|"]
+        for q in table.questions:
+            g = grades.get(q.id, {}).get(row["id"], {})
+            points = "not graded yet" if g.get("points") is None else f"{_num(g['points'])} / {_num(q.points)}"
+            comment = " ".join(str(g.get("comment", "")).split()).replace("|", "\\|")
+            lines.append(f"| {q.id} | {points} | {comment} |")
+        path = folder / "written_feedback.md"
+        atomic_write(path, "\n".join(lines) + "\n")
+        written.append(path)
+    return written

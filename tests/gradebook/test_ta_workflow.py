@@ -178,6 +178,8 @@ def test_final_grades_and_the_canvas_export_carry_the_manual_points(graded, ente
     assert rows["Ada Lovelace"]["Lab 3 (555)"] == sol["final"] and rows["Ada Lovelace"]["ID"] == "101"
     assert rows["Alan Turing"]["Lab 3 (555)"] == ""  # written answers not all graded: no grade sent yet
     assert "without a final grade in canvas.csv" in capsys.readouterr().out
+    note = (out / "solution" / "written_feedback.md").read_text()
+    assert "12.5 / 14 points (6/6 graded)" in note and "| ex1-length-sweep | 1.5 / 2 | Right idea; cite" in note
 
 
 def test_forced_regrade_after_a_grader_fix_writes_a_diff_and_keeps_manual_points(graded, graders, entered):
