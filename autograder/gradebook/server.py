@@ -31,14 +31,33 @@ class GradingApp:
 
     def __init__(self, out: Path, view: classview.ClassView | None = None) -> None:
         self.out = Path(out).absolute()
+        self.stamp = self._stamp()
         self.view = view or classview.load(self.out)
         self.token = secrets.token_urlsafe(24)
         self.lock = threading.Lock()
+
+    def _stamp(self) -> tuple[tuple[str, int], ...]:
+        stamps = []
+        for path in sorted(self.out.glob("*/instructor/result.json")):
+            try:
+                stamps.append((path.parent.parent.name, path.stat().st_mtime_ns))
+            except OSError:
+                continue
+        return tuple(stamps)
+
+    def refresh(self) -> None:
+        """Reload the batch when a (re)grade changed its results while the server runs, so that pages and
+        the grade files never go back to older autograded points."""
+        stamp = self._stamp()
+        if stamp != self.stamp:
+            with self.lock:
+                self.view, self.stamp = classview.load(self.out), stamp
 
     def save(self, form: dict[str, str]) -> dict[str, Any]:
         """Validate and store one grade; rebuilds the grade files. :class:`store.GradeError` if invalid."""
         if not secrets.compare_digest(form.get("token", ""), self.token):
             raise PermissionError("this page is out of date (the server was restarted): reload it")
+        self.refresh()
         q = self.view.question(form.get("question", ""))
         sub = self.view.submission(form.get("submission", ""))
         if q is None or sub is None:
@@ -101,6 +120,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         app = self.app
+        if url.path == "/" or url.path.startswith("/q/"):
+            app.refresh()
         if url.path == "/":
             return self._html(pages.index_page(app.view, store.load(app.out)))
         if url.path.startswith("/q/"):

@@ -221,3 +221,19 @@ def test_lab3_answers_serve_is_one_command(tmp_path):
     res = subprocess.run([sys.executable, "-m", "autograder.cli", "answers", "export", str(empty)],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "no graded submissions" in res.stderr
+
+
+def test_a_regrade_while_the_server_runs_never_brings_old_points_back(served):
+    out, url = served
+    page = _get(url + f"q/{Q}").read().decode()
+    token = page.split("name=token value='")[1].split("'")[0]
+    result = out / "bob" / "instructor" / "result.json"
+    data = json.loads(result.read_text())
+    data["score"] = 1.0  # a regrade lowered bob's autograded points
+    result.write_text(json.dumps(data))
+    fields = {"token": token, "question": Q, "submission": "bob", "points": "1", "comment": ""}
+    req = urllib.request.Request(url + "grade", data=urllib.parse.urlencode(fields).encode(),
+                                 headers={"Accept": "application/json"})
+    assert urllib.request.urlopen(req, timeout=10).status == 200
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO((out / final.FINAL).read_text()))}
+    assert (rows["bob"]["autograded"], rows["bob"]["final"]) == ("1", "2")
