@@ -56,9 +56,10 @@ def skipped_entries(batch_dir: Path, out: Path | None = None) -> list[str]:
 
 
 def submission_entries(batch_dir: Path) -> list[tuple[str, Path]]:
-    """(id, path) for each submission in ``batch_dir``, sorted by name; ids are unique and filesystem-safe."""
+    """(id, path) for each submission in ``batch_dir``, sorted by name; ids are unique and filesystem-safe, and
+    never the name of a folder the batch itself writes (``answers``, ``history``: such a student is ``-2``)."""
     entries = []
-    used: set[str] = set()
+    used: set[str] = {"answers", "history"}
     for p in sorted(Path(batch_dir).iterdir(), key=lambda p: p.name):
         if p.name.startswith(".") or p.is_symlink():
             continue
