@@ -117,6 +117,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if not self._host_ok():
             return self._error(HTTPStatus.FORBIDDEN, "open the grading pages at 127.0.0.1")
+        try:
+            self._get()
+        except store.GradeError as exc:  # manual_grades.json edited by hand and broken: say so
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
+
+    def _get(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         app = self.app
