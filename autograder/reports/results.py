@@ -201,9 +201,10 @@ def write_results(result, out_dir: Path) -> Path:
 
 
 def _md_escape(text: str) -> str:
-    """Plain text for a Markdown table cell or paragraph: ``|`` and raw HTML tags escaped with a backslash
-    (Markdown's own escapes; no HTML entities, which read as ``&lt;`` in a plain-text viewer)."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<").replace(">", "\\>")
+    """Plain text for a Markdown table cell or paragraph: ``|`` and ``<`` (what would start an HTML tag)
+    escaped with a backslash, Markdown's own escape; no HTML entities, which read as ``&lt;`` in a plain-text
+    viewer. A lone ``>`` is plain text there (``>=2-D`` stays as it is)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
 
 
 def feedback_md(result) -> str:

@@ -144,7 +144,7 @@ def test_feedback_adds_up():
     assert "| AMP on CUDA | not run here (no GPU): 0 of 0 points, not counted | not run |" in md
     assert "secret" not in md and "hidden 0" not in md
     assert not any(e in md for e in ("&lt;", "&gt;", "&amp;", "&#")), "HTML entities in Markdown"
-    assert "visible 0 \\<b\\>x\\</b\\> \\| y" in md  # Markdown escapes instead
+    assert "visible 0 \\<b>x\\</b> \\| y" in md  # Markdown escapes instead
     assert "### 6. freeze_backbone: BN stats" in md and "running_mean moved <by 0.3>" in md  # its row number
 
 
