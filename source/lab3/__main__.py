@@ -146,14 +146,14 @@ def grading_summary(rubric: dict, all_pass: bool) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ submission
 #: What a code cell of the released notebook holds until you write it.
-CODE_STUBS = ("YOUR CODE HERE", "raise NotImplementedError()")
+CODE_STUBS = ("YOUR CODE HERE", "NotImplementedError()")  # the stub: "# YOUR CODE HERE" + its raise
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
 _HEADING = re.compile(r"#{2,4}\s+(?:Exercise\s+)?(\d+(?:\.\d+)*)")
 
 
 def notebook_status(notebook: Path) -> dict:
     """What the saved notebook holds: each written question answered or not, each figure drawn or not, and
-    the code cells still holding the release's ``# YOUR CODE HERE`` / ``raise NotImplementedError()``
+    the code cells still holding the release's stub (``# YOUR CODE HERE`` and its ``NotImplementedError()``)
     (``todo_cells``: ``{"section", "cell"}``, the number of the section above it and the cell's position)."""
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     questions, figures, todo_cells = [], [], []
