@@ -283,20 +283,25 @@ def c_labels_time(rec: Record):
             r = _one(rows, method=method, labels=n)
             if r is None:
                 continue
-            cells.append(f"{method} {r['cpu_time_s']:.1f} s ({r['images_seen']} images seen)")
             ratio = r["cpu_time_s"] / max(s["cpu_time_s"], 1e-9)
+            cells.append(f"{method} {r['cpu_time_s']:.1f} s ({ratio:.2f}x scratch's, {r['images_seen']} images seen)")
             outcomes.setdefault(method, []).append(1 if ratio < 0.75 else (-1 if ratio > 1 / 0.75 else 0))
         parts.append(f"{n} labels: " + ", ".join(cells))
     measured = "CPU seconds of training, " + "; ".join(parts)
-    faster = [m for m, o in outcomes.items() if all(x > 0 for x in o)]
-    slower = [m for m, o in outcomes.items() if m not in faster]
-    reason = (f"faster at every budget: {', '.join(faster) or 'none'}; not: {', '.join(slower) or 'none'}. Frozen "
-              "features are computed once (their CPU time is included) and a linear head trains in a second; "
-              "fine-tuning runs forward and backward through the 4.7 M-parameter EfficientNet at 96 px, ~15x "
-              "fewer images per CPU second than the small CNN (`images_per_cpu_s`)")
-    if faster and not slower:
+    wins = [f"{m} at {n} labels" for m, o in outcomes.items() for n, x in zip(ns, o, strict=False) if x > 0]
+    others = [f"{m} at {n} labels" for m, o in outcomes.items() for n, x in zip(ns, o, strict=False) if x <= 0]
+    rate = {m: _mean([r["images_per_cpu_s"] for r in _pick(rows, method=m)]) for m in ("scratch", "finetune")
+            if _pick(rows, method=m) and "images_per_cpu_s" in rows[0]}
+    reason = (f"faster (under 0.75x): {', '.join(wins) or 'none'}; not faster: {', '.join(others) or 'none'}. "
+              "Frozen features are computed once (their CPU time is included, and it grows with the labelled "
+              "images) and a linear head trains in about a second")
+    if len(rate) == 2:
+        reason += (f"; fine-tuning runs forward and backward through the whole pretrained network: "
+                   f"{rate['finetune']:.0f} images per CPU second against {rate['scratch']:.0f} for the small CNN, "
+                   "so it costs more CPU time even though it sees far fewer images")
+    if not others:
         return HOLDS, measured, reason
-    return (MIXED if faster else FAILS), measured, reason
+    return (MIXED if wins else FAILS), measured, reason
 
 
 def _domain_acc(rows: Rows, prefix: str, method: str) -> list[float]:
@@ -589,9 +594,9 @@ CLAIMS: list[Claim] = [
           "more than 2 SE", c_labels_shrinks),
     Claim("ex2_labels", "Transfer trains faster than training from scratch.",
           "CPU seconds at each label budget (the feature method's include extracting its training features); "
-          "a method is faster when it takes under 0.75x scratch's CPU time at every budget (repeats of the same "
-          "run vary by up to ~20 % in CPU time here); holds when every "
-          "transfer method is, mixed when one is, else does not hold here", c_labels_time),
+          "a method is faster at a budget when it takes under 0.75x scratch's CPU time there (repeats of the same "
+          "run vary by up to ~20 % in CPU time here); holds when every transfer method is faster at every "
+          "budget, mixed when some method is at some budget, else does not hold here", c_labels_time),
     Claim("ex2_domain", "Domain-related pretraining transfers better than unrelated pretraining.",
           "first, both sources must beat random weights by more than 2 SE (else not measured here: the "
           "experiment could not show the effect); then related − unrelated, mean over seeds, per use (frozen "
