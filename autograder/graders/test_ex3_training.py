@@ -158,6 +158,16 @@ def _close(actual, expected, tol: float = 1e-9) -> bool:
     )
 
 
+def _loop_kwargs(res: dict) -> dict:
+    """The student's loop-level choice that other areas' weight checks must not charge again: a loop that never
+    zeroes the gradients (graded by ``test_train_loop_matches_reference``) is compared with a reference that
+    does the same, so an AMP or accumulation test judges only its own promise."""
+    log = [e for e in res.get("log", []) if isinstance(e, str)]
+    zeroed = sum(e.startswith("zero_grad") for e in log) >= max(1, log.count("opt.step"))  # once per step
+    pending = not all(res.get("grads_none") or [True])
+    return {"zero_grad_each": "never"} if pending and not zeroed else {}
+
+
 def _events(res: dict, prefix: str) -> list[str]:
     return [e for e in res.get("log", []) if isinstance(e, str) and e.startswith(prefix)]
 
@@ -399,7 +409,7 @@ def test_amp_float16_makes_a_grad_scaler(student):
         fail("the weights became inf/NaN after float16 steps: step through scaler.step(optimizer) and "
              "scaler.update(), which unscale the gradients and skip overflowed steps")
     expected = ref_train(w, batches, dtype=torch.float32, optimizer_kwargs={"lr": 0.05},
-                         autocast_dtype=torch.float16, scale=65536.0)
+                         autocast_dtype=torch.float16, scale=65536.0, **_loop_kwargs(res))
     _check_weights(res, expected, "weights after a float16 epoch with a new GradScaler", rtol=1e-3, atol=1e-4)
 
 
@@ -432,8 +442,9 @@ def test_amp_bfloat16_on_cpu(student):
         )
     if _events(res, "scale"):
         fail("bfloat16 needs no GradScaler: scale the loss only when AMP runs in float16")
-    expected = ref_train(w, batches, dtype=torch.float32, optimizer_kwargs=opt, autocast_dtype=torch.bfloat16)
-    plain = _flat(ref_train(w, batches, dtype=torch.float32, optimizer_kwargs=opt))
+    expected = ref_train(w, batches, dtype=torch.float32, optimizer_kwargs=opt, autocast_dtype=torch.bfloat16,
+                         **_loop_kwargs(res))
+    plain = _flat(ref_train(w, batches, dtype=torch.float32, optimizer_kwargs=opt, **_loop_kwargs(res)))
     # bfloat16 rounding moves the weights by `gap` from the float32 path; a correct run lands near the bfloat16
     # reference (a few roundings may flip with another summation order), a float32 run near `plain`.
     actual, bf16 = _student_weights(res, expected, "weights"), _flat(expected)
@@ -504,7 +515,8 @@ def test_amp_float16_uses_the_grad_scaler(student):
             f"be {scale:g}x — is the scaled loss (scaler.scale(loss)) what backward() runs on?"
         )
     expected = ref_train(
-        w, batches, dtype=torch.float32, optimizer_kwargs=opt, autocast_dtype=torch.float16, scale=scale
+        w, batches, dtype=torch.float32, optimizer_kwargs=opt, autocast_dtype=torch.float16, scale=scale,
+        **_loop_kwargs(res),
     )
     _check_weights(res, expected, "weights after a float16 + GradScaler epoch", rtol=1e-4, atol=1e-5)
 
@@ -534,6 +546,7 @@ def test_amp_unscale_before_clipping(student):
     if len(steps) != 2:
         fail(f"expected 2 optimizer steps that were not skipped, got {len(steps)}")
     clips = _clips_without_amp(student)
+    clipped_here = all(math.isclose(s["grad_norm"], clip, rel_tol=2e-2) for s in steps)
     for s in steps:
         norm = s["grad_norm"]
         if math.isclose(norm, clip, rel_tol=2e-2):
@@ -555,12 +568,12 @@ def test_amp_unscale_before_clipping(student):
             f"{clip} — unscale_ first, then clip_grad_norm_, then scaler.step"
         )
     log = [e for e in res.get("log", []) if e in ("unscale_", "scaler.step")]
-    if clips and (log.count("unscale_") < 2 or any(
+    if clipped_here and (log.count("unscale_") < 2 or any(
         a == "scaler.step" and b != "unscale_" for b, a in zip(log, log[1:], strict=False)
     )):
         fail("call scaler.unscale_(optimizer) before clipping, once per optimizer step")
     expected = ref_train(w, batches, dtype=torch.float32, optimizer_kwargs=opt, autocast_dtype=torch.float16,
-                         scale=scale, clip=clip if clips else None)
+                         scale=scale, clip=clip if clipped_here else None, **_loop_kwargs(res))
     _check_weights(res, expected, "weights after clipped float16 steps", rtol=1e-4, atol=1e-6)
 
 
@@ -627,7 +640,7 @@ def test_accumulation_sgd_equals_large_batch(student):
     micro = _split(x, y, 6)
     opt = {"lr": 0.5, "momentum": 0.9}
     res = _train(student, w, micro, dtype="float64", optimizer_kwargs=opt, accumulation_steps=4, epochs=2)
-    expected = ref_train(w, [[x, y]], optimizer_kwargs=opt, k=1, epochs=2)
+    expected = ref_train(w, [[x, y]], optimizer_kwargs=opt, k=1, epochs=2, **_loop_kwargs(res))
     _check_weights(
         res,
         expected,
@@ -646,7 +659,7 @@ def test_accumulation_adamw_equals_large_batch(student):
     res = _train(
         student, w, micro, dtype="float64", optimizer="adamw", optimizer_kwargs=opt, accumulation_steps=3
     )
-    expected = ref_train(w, _split(x, y, 12), optimizer="adamw", optimizer_kwargs=opt, k=1)
+    expected = ref_train(w, _split(x, y, 12), optimizer="adamw", optimizer_kwargs=opt, k=1, **_loop_kwargs(res))
     _check_weights(
         res,
         expected,
@@ -665,7 +678,8 @@ def test_accumulation_leftover_step(student):
     res = _train(student, w, micro, dtype="float64", optimizer_kwargs=opt, accumulation_steps=2)
     out = res["results"][-1]
     actual = _student_weights(res, w, "weights")
-    dropped = ref_train(w, micro, optimizer_kwargs=opt, k=2, leftover="drop")
+    loop = _loop_kwargs(res)
+    dropped = ref_train(w, micro, optimizer_kwargs=opt, k=2, leftover="drop", **loop)
     if torch.allclose(actual, _flat(dropped), rtol=1e-9, atol=1e-12) or out.get("steps") == 2:
         fail(
             "5 micro-batches with accumulation_steps=2: the 5th (leftover) micro-batch never made an "
@@ -679,14 +693,14 @@ def test_accumulation_leftover_step(student):
     for variant in ("step_k", "step_r"):  # loss / k (the contract) or / (leftover count): both accepted
         if torch.allclose(
             actual,
-            _flat(ref_train(w, micro, optimizer_kwargs=opt, k=2, leftover=variant)),
+            _flat(ref_train(w, micro, optimizer_kwargs=opt, k=2, leftover=variant, **loop)),
             rtol=1e-9,
             atol=1e-12,
         ):
             return
     _check_weights(
         res,
-        ref_train(w, micro, optimizer_kwargs=opt, k=2),
+        ref_train(w, micro, optimizer_kwargs=opt, k=2, **loop),
         "weights after the leftover step",
         hints=_accumulation_hints(w, micro, 2, "sgd", opt),
     )

@@ -12,12 +12,24 @@ CORPUS = load_corpus()
 pytestmark = [pytest.mark.slow]
 
 
+# the areas of train_one_epoch: one function holds them all, so a mistake in it is graded on every one of
+# them (the other graded functions each hold one area; test_area_isolation.py proves that no other area's
+# test runs them)
+TRAIN_ONE_EPOCH = ("train_loop", "amp", "accumulation", "schedule")
+
+
+def graded_tags(case) -> tuple[str, ...]:
+    """The tags a mistake is graded on: its own, plus every area of train_one_epoch when it changes that."""
+    extra = TRAIN_ONE_EPOCH if any(c.module == "training" for c in case.changes) else ()
+    return tuple(dict.fromkeys((*case.tags, *extra)))
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = solution_modules()
     variants = {}
     for case in CORPUS.mistakes:
-        variants[f"mistake-{case.name}"] = (apply(base, case.changes), case.tags)
+        variants[f"mistake-{case.name}"] = (apply(base, case.changes), graded_tags(case))
     for case in CORPUS.alternatives:
         variants[f"alternative-{case.name}"] = (apply(base, case.changes), case.tags)
     only = os.environ.get("LAB3_CORPUS_ONLY")  # dev aid: comma-separated name parts
@@ -38,6 +50,9 @@ def test_mistake_loses_points_with_message(case, graded):
         f"{case.name}: no failure message matches {case.message!r}: {relevant}")
     for kept in case.passes:
         assert not any(kept in tid for tid in lost), f"{case.name}: unrelated test {kept} lost points"
+    tags = {t.id: set(t.tags) for t in result.tests}
+    elsewhere = [tid for tid in lost if not tags[tid] & set(case.tags)]
+    assert not elsewhere, f"{case.name} ({', '.join(case.tags)}) also lost points in {elsewhere}"
     for out in lost.values():
         assert "Traceback" not in out and "autograder/" not in out, f"grader internals leaked: {out[:300]}"
 
