@@ -68,8 +68,8 @@ def _run_public_tests(folder: Path) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def flag_mistakes(workdir: Path, mistakes: list[Mistake] | None = None, jobs: int = 2) -> list[Flagged]:
-    """Run the public tests once per mistake, ``jobs`` runs at a time (one torch thread each)."""
+def flag_mistakes(workdir: Path, mistakes: list | None = None, jobs: int = 2) -> list[Flagged]:
+    """Run the public tests once per mistake (or alternative), ``jobs`` runs at a time (one torch thread each)."""
     import timm  # noqa: F401  (imported once here, shared by every forked run)
     import torch  # noqa: F401
     import torchvision  # noqa: F401
