@@ -285,8 +285,8 @@ def _plot_domain_seeds(rows: list[dict[str, Any]]):
                   [max(a) - m for m, a in zip(means, accs, strict=True)]], capsize=3)
     ax.axvline(0.25, color="grey", ls="--", label="chance (4 classes)")
     ax.set(xlabel="test accuracy on CIFAR-10 vehicles", xlim=(0, 1),
-           title=f"transfer to vehicles with {rows[0]['target_labels']} labels: mean of "
-                 f"{len({r['seed'] for r in rows})} seeds (whiskers: min-max)")
+           title=f"{rows[0]['target_labels']} vehicle labels: mean of {len({r['seed'] for r in rows})} seeds, "
+                 "whiskers min-max")
     ax.invert_yaxis()
     ax.legend(loc="lower right")
     return fig
