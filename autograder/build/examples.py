@@ -41,6 +41,10 @@ FLAT_ZIP_BUGS: dict[str, tuple[Mutation, ...]] = {
     ),
 }
 
+#: the one graded area each buggy sample's mistake belongs to: its grade may lose points only there
+BUG_AREAS = {"buggy_attention_no_scale": "sdpa", "buggy_freeze_bn_stats_move": "freeze",
+             "buggy_leftover_dropped_flat": "accumulation"}
+
 
 #: The partly answered notebook's answers (a student in a hurry: two questions, Markdown, a stray tag).
 PARTIAL_ANSWERS = {
