@@ -111,9 +111,31 @@ def by_area(results: list[Flagged]) -> dict[str, tuple[int, int]]:
     return {area: (f, n) for area, (f, n) in sorted(table.items())}
 
 
+def run_isolated(which: str) -> list[dict]:
+    """``flag_mistakes`` in a fresh interpreter (forking is only safe from a process that has not run torch's
+    thread pools yet, which a pytest session may have): ``[{"name", "tags", "exit_code"}]``."""
+    import json
+    import subprocess
+
+    proc = subprocess.run([sys.executable, __file__, "--json", which], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
+    import json
     import tempfile
 
+    if len(sys.argv) == 3 and sys.argv[1] == "--json":  # for run_isolated: one JSON line
+        corpus = load_corpus()
+        with tempfile.TemporaryDirectory() as tmp:
+            if sys.argv[2] == "solution":
+                rows = [{"name": "solution", "tags": [], "exit_code": solution_passes(Path(tmp))}]
+            else:
+                cases = corpus.alternatives if sys.argv[2] == "alternatives" else corpus.mistakes
+                rows = [{"name": r.mistake.name, "tags": list(r.mistake.tags), "exit_code": r.exit_code}
+                        for r in flag_mistakes(Path(tmp), cases)]
+        print(json.dumps(rows))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         results = flag_mistakes(Path(tmp))
     flagged = sum(r.flagged for r in results)
