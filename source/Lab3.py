@@ -23,9 +23,10 @@
 #
 # **Which mode to run.** On a laptop without a GPU, run the **quick mode**: set `LAB3_QUICK=1` in the
 # environment before starting Jupyter (small data, few epochs). The whole notebook then takes about
-# 7 minutes on one core of a 2.8 GHz server CPU (a typical laptop core is as fast or faster); the longest
-# sections are 2.4 (about 2 minutes), 1.2 (about 1.5 minutes), 2.3 and 2.5 (about 1 minute each); every
-# other section takes seconds. Leave `LAB3_QUICK` unset only with a GPU or a few hours of CPU to spare:
+# 7 minutes on one core of a 2.8 GHz server CPU the first time (it also extracts and caches ImageNet
+# features) and about 3.5 minutes on later runs; a typical laptop core is as fast or faster. The longest
+# sections are 2.4 (up to 2 minutes), 1.2, 2.3 and 2.5 (up to 1.5 minutes each); every other section
+# takes seconds. Leave `LAB3_QUICK` unset only with a GPU or a few hours of CPU to spare:
 # the full settings train on 5 000-50 000 images and fine-tune a 4.7 M-parameter CNN at 128 px (hours on
 # one CPU core; on a GPU it should take minutes, which this course has not timed). Quick mode is
 # acceptable for the submission.
