@@ -692,9 +692,9 @@ else:
 # alone gave 0.364 against 0.233, seed 1 gave 0.280 against 0.338. For Adam and AdamW the schedule changed
 # nothing beyond noise (-0.019 and -0.009). Neither "faster" nor "more stable" holds here either: Adam and
 # AdamW reach their loss level 4 steps *later* with the warmup (it holds the first steps back by design),
-# SGD 5.7 steps sooner but within noise (standard error 3.8),
-# and the spread of the loss curve across seeds is about twice as large with warmup + cosine (0.078 against
-# 0.035 for Adam), mostly from SGD's and Adam's first steps. Why SGD is the one that could profit: its first
+# SGD 5.7 steps sooner but within noise (standard error 3.8); and the spread of the loss curve across
+# seeds is about twice as large with warmup + cosine (0.078 against 0.035 for Adam), most of it in the
+# first steps (the bands of `results/ex3_optimizers_steps.png`). Why SGD is the one that could profit: its first
 # steps at lr 0.05 on a freshly initialized network are violent (training loss 3.122 over the first epoch
 # against 2.010 for Adam, and a spike in `results/ex3_optimizers_steps.png`), and a constant rate large
 # enough to make progress keeps the iterate bouncing around the minimum; the cosine decay shrinks the steps
