@@ -390,7 +390,7 @@ print(ex2.format_table(rows_labels, ["method", "labels", "test_accuracy", "train
                                      "images_seen"]))
 display(ShowImage(filename=str(OUT2 / "labels.png")))
 
-# %% [markdown] lab3={"question": "ex2-scratch-vs-transfer", "points": 2, "rubric": [[1, "answers with the run's accuracies at 100 and at 5 000 labels"], [1, "counts time honestly (feature extraction paid once, reusable for a new task) and says where full fine-tuning pays off and what it costs on a CPU"]]}
+# %% [markdown] lab3={"question": "ex2-scratch-vs-transfer", "points": 2, "rubric": [[1, "answers with the run's accuracies at 100 labels and at the largest label count of the mode run (1 000 in quick mode, 5 000 in full mode)"], [1, "counts time honestly (feature extraction paid once, reusable for a new task) and says where full fine-tuning pays off and what it costs on a CPU"]]}
 # **Question.** The common claim: transfer wins by a wide margin on small data *and* needs less training
 # time. What do your numbers say at 100 labels? At your largest label count (5 000 in full mode, 1 000
 # in quick mode)? Count the time honestly: what did the
