@@ -1,9 +1,10 @@
 """The Exercise 1 model graders catch realistic mistakes and name them (one mutant of the solution each).
 
 Each case grades a submission made from the solution by one textual change (``autograder.build.mutants``)
-with only the fast tags (pe, encoder_layer, patch_embed), and checks that exactly the expected graders
-fail, with the diagnosis in the student-facing message. The trained-accuracy graders (vit, seq2seq) are
-covered by the solution / blank-stub runs of the engine's own tests.
+with the tags pe, encoder_layer and patch_embed, and checks that exactly the expected fast graders fail,
+with the diagnosis in the student-facing message. The two trained-accuracy graders that these tags also
+select (the ViT keeps the student's PatchEmbedding, the Seq2Seq the positional encoding) are not asserted
+here: the corpus and the solution / blank-stub runs cover them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from autograder.build.mutants import GRADED_MODULES, Mutation, apply, write_subm
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_TAGS = ["pe", "encoder_layer", "patch_embed"]
+TRAINED = ("test_vit_trains_on_cifar", "test_seq2seq_learns_reversal")  # also tagged patch_embed / pe
 
 MUTANTS = [
     (
@@ -83,7 +85,9 @@ def test_graders_name_the_mistakes(tmp_path: Path, group: list[tuple[Mutation, d
         submission, tmp_path / "out", only_tags=FAST_TAGS, manifest=tmp_path / "none.json"
     )
     outcome = {t.id.split("::")[1]: t for t in result.tests}
-    assert len(outcome) == 13, sorted(outcome)
+    assert len(outcome) == 15, sorted(outcome)  # the 13 fast tests + the two trainings that carry pe / patch_embed
+    for trained in TRAINED:  # they grade these areas too (tags); whether a mutant also costs them is not asserted
+        outcome.pop(trained)
     expected = {name: phrase for _, exp in group for name, phrase in exp.items()}
     failed = {name for name, t in outcome.items() if t.status != "passed"}
     assert failed == set(expected), {n: outcome[n].output[:200] for n in failed ^ set(expected)}
