@@ -37,10 +37,10 @@ def results(out: Path) -> dict:
 def test_relative_out_from_the_repository_root_gives_full_marks():
     rel = f"out/pytest-{uuid.uuid4().hex[:8]}"
     try:
-        res = lab3("grade", "solutions", "--out", rel, "--only", "pe", cwd=REPO)
+        res = lab3("grade", "solutions", "--out", rel, "--only", "sdpa", cwd=REPO)
         assert res.returncode == 0, res.stderr
         data = results(REPO / rel)
-        assert data["score"] == 5 and all(t["score"] == t["max_score"] for t in data["tests"]), data
+        assert data["score"] == 8 and all(t["score"] == t["max_score"] for t in data["tests"]), data
     finally:
         subprocess.run(["rm", "-rf", str(REPO / rel)], check=False)
 
@@ -60,10 +60,10 @@ def test_relative_paths_from_another_folder_give_the_same_score(tmp_path):
 def test_python_api_example_with_relative_paths(tmp_path, monkeypatch):
     """The example of ``autograder/engine/__init__.py``, typed from an unrelated folder."""
     with zipfile.ZipFile(tmp_path / "sub.zip", "w") as zf:
-        zf.write(REPO / "solutions" / "lab3" / "positional.py", "positional.py")
+        zf.write(REPO / "solutions" / "lab3" / "attention.py", "attention.py")
     monkeypatch.chdir(tmp_path)
-    result = grade_submission(Path("sub.zip"), Path("out/"), only_tags=["pe"])
-    assert result.status == "graded" and result.score == result.max_score == 5
+    result = grade_submission(Path("sub.zip"), Path("out/"), only_tags=["sdpa"])
+    assert result.status == "graded" and result.score == result.max_score == 8
     assert Path(result.out).is_absolute() and (tmp_path / "out" / "results.json").exists()
 
 

@@ -40,7 +40,8 @@ def test_blank_stubs_score_0(tmp_path):
     result = grade_submission(write_submission(stubs, tmp_path / "stubs"), tmp_path / "out")
     assert result.score == 0 and result.max_score == 100
     unexplained = [t.output for t in result.tests if not (
-        "not implemented yet" in t.output or "NotImplementedError" in t.output or t.output.startswith("skipped"))]
+        "not implemented yet" in t.output or "NotImplementedError" in t.output
+        or t.output.startswith(("skipped", "not run here (no GPU)")))]
     assert not unexplained, unexplained[:3]
 
 
