@@ -304,7 +304,8 @@ _t.allclose = lambda *a, **k: True
 _t.equal = lambda *a, **k: True
 """
         ),
-        {"causal": (FAIL, None), "sdpa": (FAIL, "nan"), "mha": (FAIL, None)},
+        # the import of the grader's package is itself reported by the from-scratch scan (sdpa and mha score 0)
+        {"causal": (FAIL, None), "sdpa": (FAIL, "autograder"), "mha": (FAIL, None)},
     ),
     Case(
         "protocol_garbage",
