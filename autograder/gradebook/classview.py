@@ -6,13 +6,13 @@ the figures are written out as files (:mod:`~autograder.gradebook.figures`) and 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autograder.gradebook import figures
 from autograder.gradebook.questions import MASTER, Question, class_questions
+from autograder.reports.batch import load_rows
 
 
 @dataclass
@@ -43,19 +43,6 @@ class ClassView:
     def submission(self, sid: str) -> Submission | None:
         """The submission ``sid`` (None for an unknown id)."""
         return next((s for s in self.submissions if s.id == sid), None)
-
-
-def load_rows(out: Path) -> list[dict[str, Any]]:
-    """Every ``OUT/<id>/instructor/result.json``, with ``id`` set (unreadable files left out)."""
-    rows = []
-    for path in sorted(Path(out).glob("*/instructor/result.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        data["id"] = path.parent.parent.name
-        rows.append(data)
-    return rows
 
 
 def submission_view(row: dict[str, Any], files: dict[str, list[str]]) -> Submission:

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from autograder.child.probes import trusted
 from autograder.engine.errors import StudentError, StudentProblem
 from autograder.graders.checks import fail
 
@@ -63,7 +64,7 @@ ATTENTION_LIBRARIES = {
 _FORBIDDEN_TORCH_MODULES = {"torch.nn.MultiheadAttention", "torch.nn.Transformer", "torch.nn.TransformerEncoder",
                             "torch.nn.TransformerEncoderLayer", "torch.nn.TransformerDecoder",
                             "torch.nn.TransformerDecoderLayer"}  # fmt: skip
-TRUSTED_PARTS = "autograder.child.probes.trusted."
+TRUSTED_PARTS = f"{trusted.__name__}."
 # names that only code hiding a call, or switching the recorders off, needs
 _HIDING_MODULES = ("importlib", "builtins", "torch._C", "torch.ops", "torch.overrides", "torch._ops",
                    "torch.utils._python_dispatch", "torch._dispatch", "torch.library", "marshal", "types",

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from autograder.gradebook.final import FinalTable
 
 
-def _load_all(out: Path) -> list[dict[str, Any]]:
+def load_rows(out: Path) -> list[dict[str, Any]]:
+    """Every ``OUT/<id>/instructor/result.json``, with ``id`` set (unreadable files left out)."""
     rows = []
     for path in sorted(Path(out).glob("*/instructor/result.json")):
         try:
@@ -61,7 +62,7 @@ def _skipped(out: Path) -> list[str]:
 def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None, final: FinalTable | None = None) -> Path:
     """``OUT/grades.csv``: per submission the autograded tests, the written-answer status and, with ``final``
     (:func:`autograder.gradebook.final.final_table`), the manual points per question and the final total."""
-    rows = _load_all(out) if rows is None else rows
+    rows = load_rows(out) if rows is None else rows
     final_rows = {r["id"]: r for r in final.rows} if final is not None else {}
     manual = ([f"manual:{q.id}" for q in final.questions] + ["manual", "final"]) if final is not None else []
     columns: list[str] = []
@@ -271,7 +272,7 @@ def write_report_html(
     jobs: int | None = None,
 ) -> Path:
     """``OUT/report.html``: what was not graded first, then the statistics of the graded submissions."""
-    all_rows = _load_all(out) if rows is None else rows
+    all_rows = load_rows(out) if rows is None else rows
     graded = [r for r in all_rows if _status(r) != "error"]  # statistics only over real grades
     stats = _class_stats(graded)
     histogram, rate_chart = _charts(stats)

@@ -380,7 +380,8 @@ def c_schedule(rec: Record):
     return _verdict_of(signs), measured, "warmup+cosine − constant: " + "; ".join(details)
 
 
-def _smooth(values: list[float], window: int) -> list[float]:
+def smooth(values: list[float], window: int) -> list[float]:
+    """Trailing running mean (the first points average what there is)."""
     out, total = [], 0.0
     for i, v in enumerate(values):
         total += v - (values[i - window] if i >= window else 0.0)
@@ -396,7 +397,7 @@ def _step_curves(rec: Record, opt: str, schedule: str) -> list[list[float]]:
     for r in steps:
         if r["optimizer"] == opt and r["schedule"] == schedule:
             runs.setdefault(r["seed"], []).append(r["train_loss"])
-    return [_smooth(runs[s], window) for s in sorted(runs)]
+    return [smooth(runs[s], window) for s in sorted(runs)]
 
 
 def _first_below(curve: list[float], level: float) -> int:

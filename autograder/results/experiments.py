@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from autograder.results.claims import smooth
+
 FULL_NOTE = (
     "Full mode here is the notebook's full settings scaled down to what one CPU thread could do in about "
     "90 minutes on a 2-core machine shared with three other jobs (this process got a quarter of a core on "
@@ -342,15 +344,6 @@ def _ex3_config(ctx: Context, seed: int | None = None):
     return dataclasses.replace(cfg, seed=ctx.seed if seed is None else seed, log_root="results/ex3")
 
 
-def _smooth(values: list[float], window: int) -> list[float]:
-    """Trailing running mean (the first points average what there is)."""
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v - (values[i - window] if i >= window else 0.0)
-        out.append(total / min(i + 1, window))
-    return out
-
-
 def _plot_step_losses(curves: list[dict[str, Any]], window: int):
     """Per optimizer: the smoothed training loss per step, mean over seeds with the min-max band."""
     from matplotlib.figure import Figure
@@ -364,7 +357,7 @@ def _plot_step_losses(curves: list[dict[str, Any]], window: int):
             for c in curves:
                 if c["optimizer"] == opt and c["schedule"] == schedule:
                     runs.setdefault(c["seed"], []).append(c["train_loss"])
-            smooth = [_smooth(v, window) for v in runs.values()]
+            smooth = [smooth(v, window) for v in runs.values()]
             n = min(len(v) for v in smooth)
             steps = range(1, n + 1)
             mean = [sum(v[i] for v in smooth) / len(smooth) for i in range(n)]

@@ -101,9 +101,15 @@ def failing(result) -> dict[str, str]:
     return {t.id: t.output for t in result.tests if t.score < t.max_score}
 
 
+def lost_outside(result, areas) -> list[str]:
+    """Ids of the tests that lost points although none of their tags is one of ``areas``."""
+    tags = {t.id: set(t.tags) for t in result.tests}
+    return [tid for tid in failing(result) if not tags[tid] & set(areas)]
+
+
 def matches(pattern: str, text: str) -> bool:
     return re.search(pattern, text, flags=re.IGNORECASE | re.DOTALL) is not None
 
 
-__all__ = ["Alternative", "Mistake", "apply", "change", "failing", "grade_variants", "load_corpus", "matches",
-           "solution_modules"]
+__all__ = ["Alternative", "Mistake", "apply", "change", "failing", "grade_variants", "load_corpus", "lost_outside",
+           "matches", "solution_modules"]

@@ -79,19 +79,21 @@ def flag_mistakes(workdir: Path, mistakes: list | None = None, jobs: int = 2) ->
     files = build_releases(REPO_ROOT).assignments
     base = solution_modules()
     cases = list(mistakes if mistakes is not None else load_corpus().mistakes)
-    running: dict[int, Mistake] = {}
+    running: dict[int, str] = {}  # pid -> case name
     codes: dict[str, int] = {}
-    for case in cases + [None] * jobs:
-        if case is not None:
-            folder = workdir / case.name
-            _write_release(folder, files, apply(base, case.changes))
-            running[_start_public_tests(folder)] = case
-        if running and (case is None or len(running) >= jobs):
-            pid, status = os.wait()
-            codes[running.pop(pid).name] = os.waitstatus_to_exitcode(status)
-    while running:
+
+    def reap() -> None:
         pid, status = os.wait()
-        codes[running.pop(pid).name] = os.waitstatus_to_exitcode(status)
+        codes[running.pop(pid)] = os.waitstatus_to_exitcode(status)
+
+    for case in cases:
+        if len(running) >= jobs:
+            reap()
+        folder = workdir / case.name
+        _write_release(folder, files, apply(base, case.changes))
+        running[_start_public_tests(folder)] = case.name
+    while running:
+        reap()
     return [Flagged(c, flagged=codes[c.name] == 1, exit_code=codes[c.name]) for c in cases]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from corpus import apply, failing, grade_variants, load_corpus, matches, solution_modules
+from corpus import apply, failing, grade_variants, load_corpus, lost_outside, matches, solution_modules
 
 CORPUS = load_corpus()
 pytestmark = [pytest.mark.slow]
@@ -50,8 +50,7 @@ def test_mistake_loses_points_with_message(case, graded):
         f"{case.name}: no failure message matches {case.message!r}: {relevant}")
     for kept in case.passes:
         assert not any(kept in tid for tid in lost), f"{case.name}: unrelated test {kept} lost points"
-    tags = {t.id: set(t.tags) for t in result.tests}
-    elsewhere = [tid for tid in lost if not tags[tid] & set(case.tags)]
+    elsewhere = lost_outside(result, case.tags)
     assert not elsewhere, f"{case.name} ({', '.join(case.tags)}) also lost points in {elsewhere}"
     for out in lost.values():
         assert "Traceback" not in out and "autograder/" not in out, f"grader internals leaked: {out[:300]}"

@@ -21,7 +21,14 @@ def _build_encoder_layer(cfg: dict[str, Any], weights: dict[str, Any]):
     if activation.startswith("torch."):  # a callable: "torch.tanh" -> torch.tanh
         activation = getattr(torch, activation[len("torch."):])
     with trusted.swapped(lab3.transformer, MultiHeadAttention=trusted.MultiHeadAttention):
-        layer = _new_encoder_layer(cfg, activation)
+        layer = lab3.transformer.TransformerEncoderLayer(
+            cfg["d_model"],
+            cfg["num_heads"],
+            dim_feedforward=cfg["dim_feedforward"],
+            dropout=cfg.get("dropout", 0.0),
+            activation=activation,
+            norm_first=cfg["norm_first"],
+        ).double()
     targets = {
         "self_attn.q_proj": layer.self_attn.q_proj,
         "self_attn.k_proj": layer.self_attn.k_proj,
@@ -37,19 +44,6 @@ def _build_encoder_layer(cfg: dict[str, Any], weights: dict[str, Any]):
             module.weight.copy_(weights[f"{name}.weight"])
             module.bias.copy_(weights[f"{name}.bias"])
     return layer
-
-
-def _new_encoder_layer(cfg: dict[str, Any], activation):
-    from lab3.transformer import TransformerEncoderLayer
-
-    return TransformerEncoderLayer(
-        cfg["d_model"],
-        cfg["num_heads"],
-        dim_feedforward=cfg["dim_feedforward"],
-        dropout=cfg.get("dropout", 0.0),
-        activation=activation,
-        norm_first=cfg["norm_first"],
-    ).double()
 
 
 def encoder_layer(
