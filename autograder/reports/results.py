@@ -143,7 +143,7 @@ def results_json(result) -> dict[str, Any]:
         if t.status in ("passed", "failed"):
             entry["status"] = t.status
         tests.append(entry)
-    tests += _written_answer_tests(result, 0)
+    tests += _written_answer_tests(result)
     _number(tests)
     head = [f"Lab 3 autograder: {_num(result.score)} / {_num(result.max_score)} points ({score_parts(result)})."]
     head += [clean_text(n, 500) for n in result.notes]
@@ -162,13 +162,13 @@ def results_json(result) -> dict[str, Any]:
     return out
 
 
-def _written_answer_tests(result, numbered: int = 0) -> list[dict[str, Any]]:
-    """0-point visible tests with the notebook's status (information; the score never changes)."""
+def _written_answer_tests(result) -> list[dict[str, Any]]:
+    """0-point visible tests with the notebook's status (information; the score never changes); numbered by
+    :func:`_number` with the others."""
     from autograder.engine.notebook_answers import results_tests
 
     extra = results_tests(getattr(result, "answers", None))
-    for i, t in enumerate(extra, numbered + 1):
-        t["number"] = str(i)
+    for t in extra:
         t["output"] = clean_text(t["output"])
     return extra
 
