@@ -74,7 +74,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
     # this entry point saves figures without a screen: it picks the file backend itself (the lab3 library
     # never does, so that the notebook's inline plotting stays on)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from autograder.results import run_results
+    from autograder.answer_key import run_results
 
     return run_results(args)
 
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("results", help="run the lab's experiments with the solution code: results/ (CSV, figures, "
                                        "README with a verdict per claim)")
-    from autograder.results.runner import add_results_arguments
+    from autograder.answer_key.runner import add_results_arguments
 
     add_results_arguments(p)
     p.set_defaults(func=_cmd_results)

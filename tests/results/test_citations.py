@@ -17,8 +17,8 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.results import claims
-from autograder.results.runner import EXPERIMENTS
+from autograder.answer_key import claims
+from autograder.answer_key.runner import EXPERIMENTS
 
 RESULTS = REPO_ROOT / "results"
 NOTEBOOK = REPO_ROOT / "source" / "Lab3.py"

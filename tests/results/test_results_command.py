@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from autograder import REPO_ROOT
-from autograder.results.claims import CLAIMS, read_rows
+from autograder.answer_key.claims import CLAIMS, read_rows
 
 
 def lab3(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

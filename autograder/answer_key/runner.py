@@ -115,7 +115,7 @@ def run_results(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         path = execute_notebook(out)
-        importlib.import_module("autograder.results.claims").write_readme(out)
+        importlib.import_module("autograder.answer_key.claims").write_readme(out)
         print(f"executed in {time.perf_counter() - start:.0f} s (quick mode): {path}")
         return 0
     names = list(args.only or RUN_ORDER)
@@ -141,7 +141,7 @@ def run_results(args: argparse.Namespace) -> int:
     from .experiments import Context
 
     ctx = Context(out=out, quick=bool(args.quick), device=device, seed=args.seed, seeds=args.seeds)
-    module = importlib.import_module("autograder.results.experiments")
+    module = importlib.import_module("autograder.answer_key.experiments")
     failed = []
     bar = tqdm(names, desc="lab3 results", unit="experiment")
     for name in bar:
@@ -173,7 +173,7 @@ def run_results(args: argparse.Namespace) -> int:
         }
         (out / f"{name}.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
         tqdm.write(f"lab3 results: {name} done in {wall:.0f} s -> {out / (name + '.csv')}")
-        importlib.reload(importlib.import_module("autograder.results.claims")).write_readme(out)
+        importlib.reload(importlib.import_module("autograder.answer_key.claims")).write_readme(out)
     bar.close()
     from .claims import write_readme
 

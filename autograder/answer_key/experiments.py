@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from autograder.results.claims import smooth
+from autograder.answer_key.claims import smooth
 
 FULL_NOTE = (
     "Full mode here is the notebook's full settings scaled down to what one CPU thread could do in about "

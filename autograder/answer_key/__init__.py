@@ -4,7 +4,7 @@ Runs every experiment of the lab with the solution code (``lab3.ex1_experiments`
 ``lab3.transfer_experiments``, ``lab3.ex3_experiments``, ``lab3.distillation``) and writes ``results/``:
 one CSV and its figures per experiment, a ``<name>.json`` with the configuration, the wall time, the
 machine and the command, and ``README.md``, generated from the measured numbers, with a verdict for
-each claim of the lab (:mod:`autograder.results.claims`).
+each claim of the lab (:mod:`autograder.answer_key.claims`).
 """
 
 from .runner import EXPERIMENTS, run_results
