@@ -406,7 +406,7 @@ def _scored_or_empty(run: _Run, only_tags: list[str] | None) -> list[TestResult]
 
 def _write_outputs(result: GradeResult, out: Path, instr: Path, log_lines: list[str]) -> None:
     from autograder.reports import write_feedback, write_results
-    from autograder.reports.results import atomic_write
+    from autograder.reports.per_submission import atomic_write
 
     (instr / "log.txt").write_text("\n".join(log_lines) + "\n")
     write_results(result, out)

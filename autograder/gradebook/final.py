@@ -19,7 +19,7 @@ from typing import Any
 from autograder.gradebook import roster as roster_mod
 from autograder.gradebook import store
 from autograder.gradebook.questions import Question
-from autograder.reports.results import atomic_write
+from autograder.reports.per_submission import atomic_write
 
 FINAL, CANVAS = "final.csv", "canvas.csv"
 DEFAULT_ASSIGNMENT = "Lab 3"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.layout import PACKAGE_PARENT
-from autograder.reports.results import atomic_write, clean_text
+from autograder.reports.per_submission import atomic_write, clean_text
 
 FOLDER = "history"
 

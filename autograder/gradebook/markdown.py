@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import html
 
-from autograder.reports.results import clean_text
+from autograder.reports.per_submission import clean_text
 
 MAX_CHARS = 20_000
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autograder.reports.results import atomic_write
+from autograder.reports.per_submission import atomic_write
 
 FILE = "manual_grades.json"
 ABOUT = ("Manual grades of the written questions (points and comment per question and submission), entered "

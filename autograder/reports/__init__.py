@@ -1,6 +1,7 @@
-"""Grading outputs: results.json / feedback.md per submission, grades.csv / report.html per batch."""
+"""Grading outputs: results.json / feedback.md / the terminal table per submission (:mod:`.per_submission`),
+grades.csv / report.html per batch (:mod:`.batch`)."""
 
-from autograder.reports.results import (
+from autograder.reports.per_submission import (
     clean_text,
     feedback_md,
     results_json,

@@ -15,7 +15,7 @@ from typing import Any
 from autograder.gradebook import classview
 from autograder.gradebook.pages import STYLE, e, figures_block, master_block, student_block
 from autograder.gradebook.questions import Question
-from autograder.reports.results import atomic_write
+from autograder.reports.per_submission import atomic_write
 
 
 def _overview(view: classview.ClassView) -> list[str]:

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from autograder.reports.results import clean_text
+from autograder.reports.per_submission import clean_text
 
 NOT_IMPLEMENTED = re.compile(r"\bnot implemented\b|NotImplementedError", re.I)
 

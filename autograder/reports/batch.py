@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from autograder.reports.areas import area_of, area_order, area_stats, areas_section, normalise, not_implemented
-from autograder.reports.results import atomic_write, clean_text
+from autograder.reports.per_submission import atomic_write, clean_text
 
 if TYPE_CHECKING:
     from autograder.gradebook.final import FinalTable
