@@ -7,6 +7,7 @@ machine and the command, and ``README.md``, generated from the measured numbers,
 each claim of the lab (:mod:`autograder.answer_key.claims`).
 """
 
-from .runner import EXPERIMENTS, run_results
+from .registry import EXPERIMENTS
+from .runner import run_results
 
 __all__ = ["EXPERIMENTS", "run_results"]

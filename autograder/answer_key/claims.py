@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.answer_key.registry import EXPERIMENTS
+
 HOLDS, FAILS, MIXED, NOT_MEASURED = "holds", "does not hold here", "mixed", "not measured here"
 Rows = list[dict[str, Any]]
 
@@ -644,8 +646,6 @@ CLAIMS: list[Claim] = [
 
 def evaluate(out: Path) -> list[tuple[int, Claim, str, str, str]]:
     """Every claim's ``(number, claim, verdict, measured, reason)`` from the records in ``out``."""
-    from .runner import EXPERIMENTS
-
     records = {n: r for n in EXPERIMENTS if (r := load_record(out, n)) is not None}
     results = []
     for i, claim in enumerate(CLAIMS, 1):
@@ -734,8 +734,6 @@ def _minutes(meta: dict[str, Any], key: str) -> str:
 
 def write_readme(out: Path) -> Path:
     """(Re)write ``out/README.md`` from every ``<name>.json`` + ``<name>.csv`` in ``out``."""
-    from .runner import EXPERIMENTS
-
     records = {n: r for n in EXPERIMENTS if (r := load_record(out, n)) is not None}
     lines = [
         "# Lab 3 — the answer key: measured results",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from autograder import REPO_ROOT
 from autograder.answer_key import claims
-from autograder.answer_key.runner import EXPERIMENTS
+from autograder.answer_key.registry import EXPERIMENTS
 
 RESULTS = REPO_ROOT / "results"
 NOTEBOOK = REPO_ROOT / "source" / "Lab3.py"
