@@ -14,3 +14,7 @@ GRADED_MODULES = ("attention", "positional", "transformer", "vit", "transfer", "
 # the folder that holds the ``autograder`` package: the repository root in a checkout, the payload folder
 # (files/lab3_autograder) inside the Gradescope / otter zip
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+# the hidden graders and the manifest of their test ids and points (autograder.engine.manifest writes it)
+GRADERS_DIR = PACKAGE_PARENT / "autograder" / "graders"
+MANIFEST_PATH = PACKAGE_PARENT / "autograder" / "manifest.json"

@@ -13,32 +13,12 @@ import re
 import jupytext
 import nbformat
 
+from autograder.gradebook.questions import mark_figures
 from autograder.packaging.nbgrader import END_SOLUTION, PLACEHOLDER, SOLUTION, add_nbgrader_metadata
 
 from .markers import find_regions, make_solution
 
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-#: A code cell whose output should hold a figure once the student has run the notebook.
-FIGURE_CALL = re.compile(r"\b(display|plt\.show|\.savefig)\(")
-
-
-def mark_figures(nb: nbformat.NotebookNode) -> None:
-    """``metadata.lab3.figure`` = ``fig-<section>[-n]`` on every code cell that draws a figure (in place).
-
-    The section is the number of the last ``## ...``/``### 1.2 ...`` heading above the cell, so the ids stay
-    put when cells elsewhere change; the grader reads them to report which figures a submitted notebook has.
-    """
-    section, seen = "0", {}
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                m = re.match(r"#{2,4}\s+(?:Exercise\s+)?(\d+(?:\.\d+)*)", line)
-                if m:
-                    section = m.group(1)
-        elif cell.cell_type == "code" and FIGURE_CALL.search(cell.source):
-            seen[section] = seen.get(section, 0) + 1
-            fid = f"fig-{section}" + (f"-{seen[section]}" if seen[section] > 1 else "")
-            cell.metadata.setdefault("lab3", {})["figure"] = fid
 
 
 def written_questions(notebook_json: str | bytes) -> list[dict]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from autograder.engine.grade import GradeResult, TestResult, grade_submission
 from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, absolute
+from autograder.engine.submission import entry_problem
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -37,33 +38,26 @@ def skipped_entries_file(out: Path) -> Path:
     return Path(out) / "skipped.txt"
 
 
+def _listing(batch_dir: Path, out: Path | None) -> list[tuple[Path, str]]:
+    """Each entry of ``batch_dir`` (but ``out``) with why it is not a submission (empty when it is one), by
+    name; the rule is :func:`autograder.engine.submission.entry_problem`'s, nothing of its own."""
+    skip = Path(out).absolute() if out is not None else None
+    return [(p, entry_problem(p, listing=True)) for p in sorted(Path(batch_dir).iterdir(), key=lambda p: p.name)
+            if p.absolute() != skip]
+
+
 def skipped_entries(batch_dir: Path, out: Path | None = None) -> list[str]:
     """``"name: why"`` for each entry of ``batch_dir`` that is not graded (never dropped in silence)."""
-    skipped = []
-    for p in sorted(Path(batch_dir).iterdir(), key=lambda p: p.name):
-        if out is not None and p.absolute() == Path(out).absolute():
-            continue
-        if p.is_symlink():
-            skipped.append(f"{p.name}: a symbolic link")
-        elif p.is_file() and p.suffix.lower() == ".ipynb":
-            skipped.append(f"{p.name}: a notebook alone, not graded: the graded modules are missing (the student "
-                           "must submit the zip that `lab3 submit` makes, or put the notebook in a folder with lab3/)")
-        elif not (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip")):
-            skipped.append(f"{p.name}: neither a folder nor a .zip")
-        elif p.name.startswith("."):
-            skipped.append(f"{p.name}: a hidden entry")
-    return skipped
+    return [f"{p.name}: {why}" for p, why in _listing(batch_dir, out) if why]
 
 
-def submission_entries(batch_dir: Path) -> list[tuple[str, Path]]:
+def submission_entries(batch_dir: Path, out: Path | None = None) -> list[tuple[str, Path]]:
     """(id, path) for each submission in ``batch_dir``, sorted by name; ids are unique and filesystem-safe, and
     never the name of a folder the batch itself writes (``answers``, ``history``: such a student is ``-2``)."""
     entries = []
     used: set[str] = {"answers", "history"}
-    for p in sorted(Path(batch_dir).iterdir(), key=lambda p: p.name):
-        if p.name.startswith(".") or p.is_symlink():
-            continue
-        if not (p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip")):
+    for p, why in _listing(batch_dir, out):
+        if why:
             continue
         base = re.sub(r"[^A-Za-z0-9._@+-]", "_", p.stem if p.is_file() else p.name)[:100] or "submission"
         sid, k = base, 2
@@ -140,7 +134,7 @@ def grade_batch(
     batch_dir, out = absolute(batch_dir), absolute(out)
     release = absolute(release) if release else None
     out.mkdir(parents=True, exist_ok=True)
-    entries = submission_entries(batch_dir)
+    entries = submission_entries(batch_dir, out)
     skipped = skipped_entries(batch_dir, out)
     skipped_entries_file(out).write_text("".join(f"{line}\n" for line in skipped))
     if shard:
@@ -195,7 +189,7 @@ def grade_batch(
                 bar.update(1)
     if bar is not None:
         bar.close()
-    from autograder.reports.batch import write_batch_reports
+    from autograder.gradebook.class_outputs import write_batch_reports
 
     write_batch_reports(out, wall_s=time.monotonic() - t0, jobs=jobs)
     history.record_run(out, regraded=[sid for sid, _ in todo], before=before, force=force, reason=reason,

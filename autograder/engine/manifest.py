@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from autograder.layout import GRADERS_DIR, MANIFEST_PATH
+
 ENGINE_DIR = Path(__file__).resolve().parent
-GRADERS_DIR = ENGINE_DIR.parent / "graders"
-MANIFEST_PATH = ENGINE_DIR.parent / "manifest.json"
 ALLOWED_TAGS = {
     "ex1",
     "ex2",

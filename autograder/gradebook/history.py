@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autograder.layout import PACKAGE_PARENT
+from autograder.layout import MANIFEST_PATH, PACKAGE_PARENT
 from autograder.reports.per_submission import atomic_write, clean_text
 
 FOLDER = "history"
@@ -101,9 +101,7 @@ def diff_markdown(run: dict[str, Any], moved: list[dict[str, Any]]) -> str:
 
 def grader_version(manifest: Path | None = None) -> dict[str, Any]:
     """The manifest's SHA-256, the git commit of this autograder and whether its files differ from it."""
-    from autograder.engine import manifest as manifest_mod
-
-    path = Path(manifest) if manifest else manifest_mod.MANIFEST_PATH
+    path = Path(manifest) if manifest else MANIFEST_PATH
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:

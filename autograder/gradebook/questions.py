@@ -10,6 +10,7 @@ the submitted notebooks (prompt and points, no model answer).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from autograder.layout import PACKAGE_PARENT
 
 MASTER = PACKAGE_PARENT / "source" / "Lab3.py"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+#: A code cell whose output should hold a figure once the student has run the notebook.
+FIGURE_CALL = re.compile(r"\b(display|plt\.show|\.savefig)\(")
 
 
 @dataclass
@@ -60,13 +63,30 @@ def _split(source: str) -> tuple[str, str]:
     return "\n".join(lines[:begin]).strip(), "\n".join(lines[begin + 1:end]).strip()
 
 
+def mark_figures(nb: Any) -> None:
+    """``metadata.lab3.figure`` = ``fig-<section>[-n]`` on every code cell that draws a figure (in place).
+
+    The section is the number of the last ``## ...``/``### 1.2 ...`` heading above the cell, so the ids stay
+    put when cells elsewhere change; the grader reads them to report which figures a submitted notebook has.
+    """
+    section, seen = "0", {}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                m = re.match(r"#{2,4}\s+(?:Exercise\s+)?(\d+(?:\.\d+)*)", line)
+                if m:
+                    section = m.group(1)
+        elif cell.cell_type == "code" and FIGURE_CALL.search(cell.source):
+            seen[section] = seen.get(section, 0) + 1
+            fid = f"fig-{section}" + (f"-{seen[section]}" if seen[section] > 1 else "")
+            cell.metadata.setdefault("lab3", {})["figure"] = fid
+
+
 def master_questions(master: Path = MASTER) -> list[Question]:
     """The written questions of the master notebook, in notebook order (empty when it is missing)."""
     if not Path(master).is_file():
         return []
     import jupytext
-
-    from autograder.build.notebook import mark_figures
 
     nb = jupytext.reads(Path(master).read_text(encoding="utf-8"), fmt="py:percent")
     mark_figures(nb)

@@ -16,14 +16,19 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from autograder.reports.areas import area_of, area_order, area_stats, areas_section, normalise, not_implemented
 from autograder.reports.per_submission import atomic_write, clean_text
+from autograder.reports.written import csv_columns
 
-if TYPE_CHECKING:
-    from autograder.gradebook.final import FinalTable
+
+class ManualPoints(Protocol):
+    """What ``grades.csv`` takes of the final table (:class:`autograder.gradebook.final.FinalTable`)."""
+
+    rows: list[dict[str, str]]  # per submission, "manual:<question id>", "manual" and "final" among the keys
+    questions: list[Any]  # each with an ``id``
 
 
 def load_rows(out: Path) -> list[dict[str, Any]]:
@@ -59,7 +64,7 @@ def _skipped(out: Path) -> list[str]:
         return []
 
 
-def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None, final: FinalTable | None = None) -> Path:
+def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None, final: ManualPoints | None = None) -> Path:
     """``OUT/grades.csv``: per submission the autograded tests, the written-answer status and, with ``final``
     (:func:`autograder.gradebook.final.final_table`), the manual points per question and the final total."""
     rows = load_rows(out) if rows is None else rows
@@ -70,8 +75,6 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None, final:
         for t in r["tests"]:
             if t["id"] not in columns:
                 columns.append(t["id"])
-    from autograder.engine.notebook_answers import csv_columns
-
     written: list[str] = []  # written-answer status (yes/no per question), after the test columns
     for r in rows:
         written += [c for c in csv_columns(r.get("answers")) if c not in written]
@@ -293,18 +296,3 @@ def write_report_html(
     path = Path(out) / "report.html"
     atomic_write(path, "".join(parts))
     return path
-
-
-def write_batch_reports(
-    out: Path, *, wall_s: float | None = None, jobs: int | None = None
-) -> tuple[Path, Path]:
-    """grades.csv, report.html, answers.html (+ the figure files) and final.csv / canvas.csv of batch ``out``."""
-    from autograder.gradebook import classview
-    from autograder.gradebook.final import write_final
-    from autograder.reports.answers import write_answers_html
-
-    view = classview.load(out)  # the figures become files; the rows keep no image data
-    write_answers_html(out, view)  # the notebooks' written answers and figures, for manual grading
-    table = write_final(out, view.rows, view.questions)  # autograded + manual points (manual_grades.json)
-    rows = view.rows
-    return write_grades_csv(out, rows, table), write_report_html(out, rows, wall_s=wall_s, jobs=jobs)

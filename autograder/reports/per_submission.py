@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from autograder.reports.written import feedback_lines, results_tests
+
 MAX_TEST_OUTPUT = 4000
 MAX_TOTAL_OUTPUT = 60_000
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
@@ -165,8 +167,6 @@ def results_json(result) -> dict[str, Any]:
 def _written_answer_tests(result) -> list[dict[str, Any]]:
     """0-point visible tests with the notebook's status (information; the score never changes); numbered by
     :func:`_number` with the others."""
-    from autograder.engine.notebook_answers import results_tests
-
     extra = results_tests(getattr(result, "answers", None))
     for t in extra:
         t["output"] = clean_text(t["output"])
@@ -236,8 +236,6 @@ def feedback_md(result) -> str:
                      f"{HIDDEN_LATER} |")
     lines.append(f"| | **total** | **{_num(result.score)} / {_num(result.max_score)}** | |")
     if getattr(result, "answers", None):
-        from autograder.engine.notebook_answers import feedback_lines
-
         lines += [_md_escape(clean_text(line, 4000)) if line.startswith("**") else line
                   for line in feedback_lines(result.answers)]
     problems = [(i, t) for i, t in enumerate(visible, 1)
@@ -267,8 +265,6 @@ def table(result, width: int = 100) -> str:
     hidden ones marked ``hidden``), and the total with its visible and hidden parts."""
     if getattr(result, "status", "graded") == "error":
         return f"GRADING FAILED (not a score): {clean_text(result.error, 500)}"
-    from autograder.engine.notebook_answers import results_tests
-
     visible, hidden = ordered_tests(result)
     first_hidden = len(visible) + len(results_tests(getattr(result, "answers", None))) + 1
     numbered = list(enumerate(visible, 1)) + list(enumerate(hidden, first_hidden))

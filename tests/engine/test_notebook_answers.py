@@ -21,7 +21,8 @@ from engine_helpers import make_submission, solution_text
 from autograder import REPO_ROOT
 from autograder.build.release import build_releases
 from autograder.engine import notebook_answers as na
-from autograder.reports.answers import write_answers_html
+from autograder.gradebook.answers_html import write_answers_html
+from autograder.reports import written
 
 # a 1x1 PNG
 PNG = base64.b64encode(bytes.fromhex(
@@ -72,7 +73,7 @@ def test_placeholder_is_not_an_answer_and_text_is(release_nb, tmp_path):
     assert "**Question" not in q["ex1-length-sweep"]["answer"]
     assert not q["ex1-vit-vs-cnn"]["answered"]
     assert [f["present"] for f in rep["figures"]].count(True) == 1
-    assert na.summary(rep) == (f"Written answers: 1 of {len(q)} filled",
+    assert written.summary(rep) == (f"Written answers: 1 of {len(q)} filled",
                                f"Figures: 1 of {len(rep['figures'])} present")
     assert rep["notes"] == []
     # the same from a zip (lab3 submit's layout), with an answer below the placeholder it kept
@@ -88,7 +89,7 @@ def test_no_notebook_and_unreadable_notebook(tmp_path):
     sub = make_submission(tmp_path / "s", {"attention": "x = 1\n"})
     rep = na.written_answers(sub)
     assert rep["notebook"] is None and rep["notes"] == [na.NOT_SUBMITTED]
-    assert na.results_tests(rep)[0]["name"] == "Written answers and figures: not submitted"
+    assert written.results_tests(rep)[0]["name"] == "Written answers and figures: not submitted"
     (sub / "Lab3.ipynb").write_text("{not json")
     rep = na.written_answers(sub)
     assert not rep["readable"] and "could not be read" in rep["notes"][0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from autograder.engine.grade import GradeResult, TestResult
+from autograder.gradebook.class_outputs import write_batch_reports
 from autograder.reports import clean_text, feedback_md, results_json, table, write_results
-from autograder.reports.batch import write_batch_reports
 
 
 def make_result(score_a=2.0, out_a="", name="sub") -> GradeResult:
