@@ -3,7 +3,7 @@ of the grading run), for the solution and the blank stubs, per-test times, plus 
 
     .venv/bin/python benchmarks/bench_grading.py [--repeat 3] [--batch] [--against REV]
 
-Prints medians; the README quotes the latest figures with the machine they came from. ``--against REV``
+Prints medians; BENCHMARKS.md keeps the latest figures with the machine they came from. ``--against REV``
 grades the solution with this tree and with a worktree of commit ``REV``, alternately (``--repeat`` runs
 each), so that a change is compared on the same machine under the same load.
 """

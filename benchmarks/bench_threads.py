@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_threads.py [--threads 1 2 4 16] [--repeat 1]
 
 Most graders run tiny tensors, where extra threads only add synchronisation; the training probes pin one
-thread themselves. The README quotes the figures with the machine they came from.
+thread themselves. BENCHMARKS.md keeps the figures with the machine they came from.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 from autograder.engine.errors import GradingFault
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# a run on the solution uses ~650-700 MiB inside a memory cgroup (see README): it grades 100 at Gradescope's
+# a run on the solution uses ~650-700 MiB inside a memory cgroup (docs/memory.md): it grades 100 at Gradescope's
 # default of 768 MB, with little room for the page cache; at 704 MiB torch's code pages are evicted and read
 # back so often that training tests run into their deadlines (such timeouts are faults: see `thrashed`);
 # at 640 MiB the kernel kills the session. Below DEFAULT_MIN_MEMORY_MB the grader refuses to start;
