@@ -139,6 +139,15 @@ def test_the_layout_table_names_every_folder():
     assert "autograder/manifest.json" in paths, "the manifest lives in autograder/, beside the graders"
 
 
+def test_the_readme_keeps_the_budget_figures():
+    """The performance budgets stay on the front door, each with its figure; the rest is in BENCHMARKS.md."""
+    section = text("README.md").split("## Figures", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| budget")]
+    for budget in ("hidden suite", "peak PSS", "blank stubs", "`make test`", "quick mode"):
+        assert any(budget in row for row in rows), f"the README's figures lack the budget row '{budget}'"
+    assert "(BENCHMARKS.md)" in section
+
+
 def test_the_two_commands_are_the_front_door():
     readme = text("README.md")
     block = readme.split("```bash", 1)[1].split("```", 1)[0]
