@@ -126,11 +126,11 @@ def run_grade(args: argparse.Namespace) -> int:
         print("note: -j, --shard, --force, --regrade, --roster and --reason apply to --batch only", file=sys.stderr)
     if not submission.exists():
         return _usage(f"{submission}: no such file or folder")
-    if submission.is_file() and submission.suffix.lower() == ".ipynb":
-        return _usage(f"{submission}: the graded modules are missing: submit the zip that `lab3 submit` makes "
-                      "(lab3/*.py and Lab3.ipynb)")
-    if submission.is_file() and submission.suffix.lower() != ".zip":
-        return _usage(f"{submission}: not a submission (give a folder or a .zip holding the graded modules)")
+    from autograder.engine.submission import entry_problem
+
+    problem = entry_problem(submission)  # the batch's rule too
+    if problem:
+        return _usage(f"{submission}: not a submission: {problem}")
     from autograder.engine.grade import grade_submission
     from autograder.reports import table
 

@@ -139,21 +139,16 @@ def expected_problems(root: Path = REPO_ROOT) -> list[str]:
 
 
 def solution_only(root: Path, jobs: int) -> list[str]:
-    """Grade the solution and the blank stubs of an installed copy (``root``/solutions, ``root``/assignments)."""
-    import shutil
-
+    """Grade the solution and the blank stubs of an installed copy (``root``/solutions, ``root``/assignments):
+    the graded modules each folder holds by the submission rule, as a submission of their own."""
     from autograder.engine.grade import grade_submission
-    from autograder.layout import GRADED_MODULES
+    from autograder.engine.submission import read_submission
 
     problems = []
     with tempfile.TemporaryDirectory(prefix="lab3-selftest-") as tmp:
         for sid, folder in ((SOLUTION, root / "solutions"), (STUBS, root / "assignments")):
-            sub = Path(tmp) / sid / "lab3"
-            sub.mkdir(parents=True)
-            for m in GRADED_MODULES:
-                if (folder / "lab3" / f"{m}.py").exists():
-                    shutil.copy(folder / "lab3" / f"{m}.py", sub / f"{m}.py")
-            r = grade_submission(sub.parent, Path(tmp) / "out" / sid)
+            sub = read_submission(folder).copy_modules(Path(tmp) / sid)
+            r = grade_submission(sub, Path(tmp) / "out" / sid)
             print(f"{sid}: {r.score:g} / {r.max_score:g} ({r.status}, {r.execution_time:.1f} s)")
             problems += invariants({sid: r})
     return problems

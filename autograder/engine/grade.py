@@ -23,7 +23,9 @@ from typing import Any
 from autograder.engine import isolation
 from autograder.engine.errors import GradingFault, SubmissionError
 from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, SessionOptions, absolute
+from autograder.engine.records import RecordKind, of_kind, read_records
 from autograder.engine.staging import default_release, stage
+from autograder.engine.submission import Submission, read_submission
 from autograder.layout import GRADED_MODULES, PACKAGE_PARENT
 
 REPO_ROOT = PACKAGE_PARENT
@@ -122,7 +124,7 @@ def score(
     """Scores straight from the manifest: a test with no record scores 0."""
     by_id: dict[str, dict[str, Any]] = {}
     for rec in records:
-        if rec.get("type") == "test" and isinstance(rec.get("id"), str):
+        if rec.get("type") == RecordKind.TEST and isinstance(rec.get("id"), str):
             by_id[rec["id"]] = rec
     only = set(only_tags or [])
     tests = []
@@ -202,6 +204,7 @@ def grade_submission(
     log_lines: list[str] = [f"submission: {submission}", f"out: {out}", f"release: {release}"]
     run = _Run(submission=submission, out=out, instr=instr, log=log_lines)
     try:
+        run.read = read_submission(submission)  # the one reading of the submission, used from here on
         man = _load_manifest(manifest_path, graders, log_lines)
         run.manifest = man
         _grade(run, graders=graders, manifest_path=manifest_path, release=release, only_tags=only_tags,
@@ -225,12 +228,12 @@ def grade_submission(
         status="error" if run.fault else ("timeout" if run.timed_out else "graded"),
         error=str(run.fault) if run.fault else "",
     )
-    _add_written_answers(result, submission, release)
+    _add_written_answers(result, run.read or submission, release)
     _write_outputs(result, out, instr, log_lines)
     return result
 
 
-def _add_written_answers(result: GradeResult, submission: Path, release: Path) -> None:
+def _add_written_answers(result: GradeResult, submission: Submission | Path, release: Path) -> None:
     """Read the submission's notebook (never executed): its status goes into the reports, never the score."""
     from autograder.engine import notebook_answers
 
@@ -240,15 +243,9 @@ def _add_written_answers(result: GradeResult, submission: Path, release: Path) -
         result.notes.append(f"the notebook could not be read ({type(exc).__name__})")
         return
     result.notes += result.answers["notes"]
-    if result.answers["notebook"] and result.graded and not result.score:
-        from autograder.engine.staging import collect_submission
-
-        try:
-            modules = collect_submission(submission)[0]
-        except SubmissionError:
-            modules = {}
-        if not modules:  # a notebook alone: say what to submit instead
-            result.notes.insert(0, notebook_answers.MODULES_MISSING)
+    read = submission if isinstance(submission, Submission) else None
+    if result.answers["notebook"] and result.graded and read and not read.modules and not read.error:
+        result.notes.insert(0, notebook_answers.MODULES_MISSING)  # a notebook alone: say what to submit instead
 
 
 @dataclass
@@ -259,6 +256,7 @@ class _Run:
     out: Path
     instr: Path
     log: list[str]
+    read: Submission | None = None  # what read_submission found in it (None until read)
     manifest: dict[str, Any] | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -318,7 +316,8 @@ def _grade(
     os.chmod(base, 0o711)
     try:
         try:
-            staged = stage(run.submission, release, base / "s", sandbox_uid=iso.uid, sandbox_gid=iso.gid)
+            staged = stage(run.read or run.submission, release, base / "s", sandbox_uid=iso.uid,
+                           sandbox_gid=iso.gid)
         except SubmissionError as exc:  # the student's input: a grade of 0 with the reason
             notes.append(str(exc))
             run.missing_note = "not graded: the submission could not be read"
@@ -342,6 +341,7 @@ def _grade(
             log_dir=run.instr,
             graded=GRADED_MODULES,
             missing=tuple(staged.missing),
+            sources=staged.submission.sources(),
             only_tags=tuple(only_tags or ()),
             hide=tuple(_hidden_paths(run.out, graders, manifest_path)),
             timeout_scale=timeout_scale,
@@ -354,7 +354,7 @@ def _grade(
         session = run_session(options.write(run.instr / "config.json"), run.instr, budget)
         run.log.append(f"session: {session.describe()}")
         run.records = read_records(options.records)
-        header = next((r for r in run.records if r.get("type") == "header"), None)
+        header = next(iter(of_kind(run.records, RecordKind.HEADER)), None)
         run.gpu = bool((header or {}).get("gpu", False))
         if session.timed_out:
             run.timed_out = True
@@ -369,11 +369,11 @@ def _grade(
 
 def check_session(session: SessionRun, records: list[dict[str, Any]]) -> None:
     """Raise :class:`GradingFault` unless the session ran to its end and left well-formed records."""
-    corrupt = [r for r in records if r.get("type") == "corrupt"]
-    faults = [r for r in records if r.get("type") == "fault"]
-    if session.returncode != 0 or not any(r.get("type") == "footer" for r in records):
+    corrupt = of_kind(records, RecordKind.CORRUPT)
+    faults = of_kind(records, RecordKind.FAULT)
+    if session.returncode != 0 or not of_kind(records, RecordKind.FOOTER):
         how = session.describe()
-        if not any(r.get("type") == "header" for r in records):
+        if not of_kind(records, RecordKind.HEADER):
             raise GradingFault(f"the grading session died at start-up ({how})")
         raise GradingFault(f"the grading session ended without its closing record ({how})")
     if corrupt:
@@ -386,7 +386,7 @@ def _check_complete(run: _Run, tests: list[TestResult]) -> None:
     """A session that finished normally must have recorded every test it was asked to grade."""
     if not run.staged or run.timed_out:
         return
-    recorded = {r.get("id") for r in run.records if r.get("type") == "test"}
+    recorded = {r.get("id") for r in of_kind(run.records, RecordKind.TEST)}
     lost = [t.id for t in tests if t.status != "skipped" and t.id not in recorded]
     if lost:
         raise GradingFault(f"{len(lost)} test(s) of the manifest were never run (first: {lost[0]}); "
@@ -412,26 +412,6 @@ def _write_outputs(result: GradeResult, out: Path, instr: Path, log_lines: list[
     write_results(result, out)
     write_feedback(result, out)
     atomic_write(instr / "result.json", json.dumps(result.to_dict(), indent=1, default=str) + "\n")
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The session's records; an unreadable line becomes ``{"type": "corrupt"}`` (a fault, never skipped)."""
-    out: list[dict[str, Any]] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    rec = None
-                out.append(rec if isinstance(rec, dict) else {"type": "corrupt", "line": line[:200]})
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise GradingFault(f"cannot read the records file {path}: {exc}") from exc
-    return out
 
 
 @dataclass(frozen=True)

@@ -14,62 +14,16 @@ None of this changes a score: the written questions are manual points on top of 
 from __future__ import annotations
 
 import base64
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from autograder.engine.submission import MODULES_MISSING, NOTEBOOK, Submission, read_submission  # noqa: F401 (re-exported)
 from autograder.reports.written import NOT_SUBMITTED
 
-NOTEBOOK = "Lab3.ipynb"
 PLACEHOLDERS = ("*Your answer here.*", "YOUR ANSWER HERE")
-MAX_NOTEBOOK_BYTES = 64 << 20
 MAX_ANSWER_CHARS = 20_000
 MAX_IMAGES_PER_CELL = 4
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
-MODULES_MISSING = ("the graded modules are missing: submit the zip that `lab3 submit` makes "
-                   "(lab3/*.py and Lab3.ipynb); the notebook alone is not graded")
-
-
-def _read_notebook_bytes(submission: Path) -> tuple[str | None, bytes | None, str]:
-    """(where, bytes, note) of the submission's notebook: ``Lab3.ipynb`` preferred, else the only
-    top-level ``.ipynb``; the shallowest wins. Never follows symlinks."""
-    def rank(parts: tuple[str, ...]) -> tuple[int, int]:
-        return (0 if parts[-1] == NOTEBOOK else 1, len(parts))
-
-    if submission.is_file() and submission.suffix.lower() == ".ipynb" and not submission.is_symlink():
-        return submission.name, submission.read_bytes()[:MAX_NOTEBOOK_BYTES], ""
-    if submission.is_dir() and not submission.is_symlink():
-        found = []
-        for path in submission.rglob("*.ipynb"):
-            rel = path.relative_to(submission).parts
-            if len(rel) > 4 or any(p.startswith(".") for p in rel) or path.is_symlink() or not path.is_file():
-                continue
-            found.append((rank(rel), path))
-        if not found:
-            return None, None, ""
-        _, path = min(found)
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return path.name, None, f"{path.name}: larger than {MAX_NOTEBOOK_BYTES >> 20} MB, not read"
-        return path.relative_to(submission).as_posix(), path.read_bytes(), ""
-    if submission.is_file() and zipfile.is_zipfile(submission):
-        try:
-            with zipfile.ZipFile(submission) as zf:
-                found = []
-                for info in zf.infolist():
-                    pure = PurePosixPath(info.filename.replace("\\", "/"))
-                    if (info.is_dir() or pure.suffix.lower() != ".ipynb" or ".." in pure.parts
-                            or pure.parts[0] == "__MACOSX" or len(pure.parts) > 4):
-                        continue
-                    found.append((rank(pure.parts), info))
-                if not found:
-                    return None, None, ""
-                _, info = min(found, key=lambda f: f[0])
-                if info.file_size > MAX_NOTEBOOK_BYTES:
-                    return info.filename, None, f"{info.filename}: larger than {MAX_NOTEBOOK_BYTES >> 20} MB, not read"
-                return info.filename, zf.read(info), ""
-        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
-            return None, None, f"the notebook could not be read from the zip ({exc})"
-    return None, None, ""
 
 
 def _text(source: Any) -> str:
@@ -145,7 +99,7 @@ def read_notebook(raw: bytes, where: str = NOTEBOOK) -> dict[str, Any]:
     return {"notebook": where, "readable": True, "error": "", "questions": questions, "figures": figures}
 
 
-def written_answers(submission: Path, release_notebook: Path | None = None) -> dict[str, Any]:
+def written_answers(submission: Submission | Path, release_notebook: Path | None = None) -> dict[str, Any]:
     """What the submission's notebook holds, as a JSON-ready dict::
 
         {"notebook": "Lab3.ipynb" | None, "readable": bool, "error": str, "notes": [...],
@@ -155,7 +109,10 @@ def written_answers(submission: Path, release_notebook: Path | None = None) -> d
     Questions or figures of the release notebook (``release_notebook``) that the submitted one lacks (cells
     deleted, metadata lost) are listed as not answered / not present.
     """
-    where, raw, note = _read_notebook_bytes(Path(submission))
+    if not isinstance(submission, Submission):
+        submission = read_submission(submission)
+    book = submission.notebook  # which notebook counts: the one rule of autograder.engine.submission
+    where, raw, note = (book.where, book.data, book.note) if book else (None, None, "")
     if raw is None:
         report = {"notebook": where, "readable": False, "error": note, "questions": [], "figures": []}
     else:

@@ -35,6 +35,7 @@ class SessionOptions:
     log_dir: Path  # instructor-only logs of this submission
     graded: tuple[str, ...]  # the graded module names
     missing: tuple[str, ...] = ()  # graded modules absent from the submission
+    sources: dict[str, str] = field(default_factory=dict)  # graded module -> submitted text (read once, by the engine)
     only_tags: tuple[str, ...] = ()  # grade only tests carrying one of these tags (empty: all)
     hide: tuple[str, ...] = ()  # paths the sandbox must not see
     timeout_scale: float = DEFAULT_TIMEOUT_SCALE
@@ -61,6 +62,9 @@ class SessionOptions:
         if int(self.trusted_threads) < 1:
             raise OptionsError(f"trusted_threads must be >= 1, got {self.trusted_threads!r}")
         object.__setattr__(self, "limits", dict(self.limits))
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.sources).items()):
+            raise OptionsError("session option sources must map module names to texts")
+        object.__setattr__(self, "sources", dict(self.sources))
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -9,7 +9,6 @@ and appends one JSON record per test to the records file; scoring happens later 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
@@ -27,6 +26,7 @@ from autograder.engine.errors import (
     StudentTimeout,
 )
 from autograder.engine.options import SessionOptions
+from autograder.engine.records import RecordKind, append_record
 from autograder.engine.sandbox import CHILD_PRELOAD
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -129,16 +129,7 @@ class EngineSession:
         self.options = options
         self.graded = list(options.graded)
         self.missing = set(options.missing)
-        self.sources = {}
-        staging = options.staging
-        for mod in self.graded:
-            if mod not in self.missing:
-                try:
-                    self.sources[mod] = (staging / "release" / "lab3" / f"{mod}.py").read_text(
-                        errors="replace"
-                    )
-                except OSError:
-                    pass
+        self.sources = dict(options.sources)  # what the engine read from the submission, passed along
         self.records = options.records
         self.log_dir = options.log_dir
         self.only = set(options.only_tags)
@@ -153,11 +144,8 @@ class EngineSession:
     def log(self, text: str) -> None:
         self._log.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
 
-    def record(self, rec: dict[str, Any]) -> None:
-        with open(self.records, "a") as fh:
-            fh.write(json.dumps(rec, allow_nan=False, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    def record(self, kind: RecordKind, **fields: Any) -> None:
+        append_record(self.records, kind, **fields)
 
     def call(self, probe: str, kwargs: dict[str, Any], timeout: float) -> Any:
         mod = probe.split(".", 1)[0]
@@ -225,15 +213,8 @@ class EngineSession:
 
         self.gpu = bool(torch.cuda.is_available()) and not self.options.no_gpu
         torch.set_num_threads(self.options.trusted_threads)
-        self.record(
-            {
-                "type": "header",
-                "gpu": self.gpu,
-                "torch": torch.__version__,
-                "isolation": iso.summary(),
-                "protections_off": iso.off,
-            }
-        )
+        self.record(RecordKind.HEADER, gpu=self.gpu, torch=torch.__version__, isolation=iso.summary(),
+                    protections_off=iso.off)
         self.log(iso.summary())
 
     def _fork_zygote(self):
@@ -281,31 +262,15 @@ class EngineSession:
         rep = outcome.get_result()
         if rep.when == "call" or (rep.when == "setup" and not rep.passed):
             if rep.passed:
-                self.record(
-                    {
-                        "type": "test",
-                        "id": item.nodeid,
-                        "outcome": "passed",
-                        "message": "",
-                        "duration": call.duration,
-                    }
-                )
+                self.record(RecordKind.TEST, id=item.nodeid, outcome="passed", message="", duration=call.duration)
                 return
             message, trace = self._explain(call)
             status = "skipped" if rep.skipped else "failed"
             fault = self._fault(call)
             if fault:
-                self.record({"type": "fault", "id": item.nodeid, "reason": f"{item.nodeid}: {fault}"})
-            self.record(
-                {
-                    "type": "test",
-                    "id": item.nodeid,
-                    "outcome": status,
-                    "message": message,
-                    "duration": call.duration,
-                    "instructor": trace,
-                }
-            )
+                self.record(RecordKind.FAULT, id=item.nodeid, reason=f"{item.nodeid}: {fault}")
+            self.record(RecordKind.TEST, id=item.nodeid, outcome=status, message=message, duration=call.duration,
+                        instructor=trace)
             self.log(f"{status} {item.nodeid}: {message}\n{trace}")
 
     @pytest.hookimpl(trylast=True)
@@ -348,7 +313,7 @@ class EngineSession:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # the closing record: without it the engine treats the run as a fault, never as a grade
-        self.record({"type": "footer", "exitstatus": int(exitstatus)})
+        self.record(RecordKind.FOOTER, exitstatus=int(exitstatus))
         if self.sandbox is not None:
             self.sandbox.close()
             self.log(f"sandbox: {self.sandbox.calls} requests, {self.sandbox.generation} child process(es)")

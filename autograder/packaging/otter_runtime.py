@@ -48,26 +48,14 @@ def _otter_injected() -> set[str]:
 
 
 def student_copy(submission: Path, dest: Path) -> Path:
-    """Copy the graded modules found in ``submission`` (not in what otter injected) into ``dest``.
+    """Copy the graded modules that count in ``submission`` (read past what otter injected) into ``dest``.
 
-    Relative paths are kept, so the engine's rules (``lab3/`` first, then the shallowest) still apply;
-    links and anything else are left behind.
+    Each keeps its relative path, so the engine reading ``dest`` takes the very same files; links and
+    anything else are left behind.
     """
-    from autograder.layout import GRADED_MODULES
+    from autograder.engine.submission import read_submission
 
-    wanted = {f"{m}.py" for m in GRADED_MODULES}
-    skip = _otter_injected()
-    dest.mkdir(parents=True, exist_ok=True)
-    for dirpath, dirnames, filenames in os.walk(submission, followlinks=False):
-        rel = Path(dirpath).relative_to(submission)
-        top = rel == Path(".")
-        dirnames[:] = sorted(d for d in dirnames if not (top and d in skip) and len(rel.parts) < 6)
-        for name in filenames:
-            src = Path(dirpath) / name
-            if name in wanted and src.is_file() and not src.is_symlink():
-                (dest / rel).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dest / rel / name)
-    return dest
+    return read_submission(submission, exclude=_otter_injected()).copy_modules(dest)
 
 
 def sanitize_zips(folder: Path) -> list[str]:
@@ -76,41 +64,25 @@ def sanitize_zips(folder: Path) -> list[str]:
     ``otter grade`` extracts the submission zip into the folder where its kernel runs, and that folder is
     first on the kernel's ``sys.path``: a student ``otter/`` package there would run in the grading kernel
     at its first ``import otter``; flat modules would break otter's one-``.py`` rule. ``run_autograder``
-    calls this first (``python -m autograder.packaging.otter_runtime sanitize DIR``). The module kept is
-    the one the engine would take (inside a ``lab3/`` folder first, then the shallowest).
+    calls this first (``python -m autograder.packaging.otter_runtime sanitize DIR``). The modules kept are
+    the ones the engine takes (:func:`autograder.engine.submission.read_submission`).
     """
     import zipfile
-    from pathlib import PurePosixPath
 
-    from autograder.engine.staging import MAX_MODULE_BYTES
-    from autograder.layout import GRADED_MODULES
+    from autograder.engine.submission import read_submission
 
-    wanted = {f"{m}.py" for m in GRADED_MODULES}
     dropped: list[str] = []
     for zpath in sorted(folder.glob("*.zip")):
-        best: dict[str, tuple[tuple[int, int], zipfile.ZipInfo]] = {}
-        keep: dict[str, bytes] = {}
-        try:
-            with zipfile.ZipFile(zpath) as zf:
-                for info in zf.infolist()[:20_000]:
-                    name = info.filename.replace("\\", "/")
-                    parts = PurePosixPath(name).parts
-                    safe = (not name.startswith("/") and ".." not in parts and len(parts) <= 6
-                            and not info.is_dir() and info.file_size <= MAX_MODULE_BYTES)
-                    if safe and parts and parts[-1] in wanted and parts[0] != "__MACOSX":
-                        rank = (0 if len(parts) >= 2 and parts[-2] == "lab3" else 1, len(parts))
-                        if parts[-1] not in best or rank < best[parts[-1]][0]:
-                            best[parts[-1]] = (rank, info)
-                    elif not info.is_dir():
-                        dropped.append(f"{zpath.name}:{name[:200]}")
-                for module, (_, info) in best.items():
-                    keep[f"lab3/{module}"] = zf.read(info)
-        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
-            dropped.append(f"{zpath.name}: unreadable ({exc})")
+        sub = read_submission(zpath)
+        if sub.error:
+            dropped.append(f"{zpath.name}: unreadable ({sub.error})")
+        dropped += [f"{zpath.name}:{where}" for where, _ in sub.ignored]
+        if sub.notebook is not None:
+            dropped.append(f"{zpath.name}:{sub.notebook.where}")
         tmp = zpath.with_name(f".{zpath.name}.tmp")
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name in sorted(keep):
-                zf.writestr(name, keep[name])
+            for name in sorted(sub.modules):
+                zf.writestr(f"lab3/{name}.py", sub.modules[name].data)
         os.replace(tmp, zpath)
     return dropped
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from autograder.engine.errors import SubmissionError
-from autograder.engine.staging import collect_submission, stage
+from autograder.engine.staging import stage
+from autograder.engine.submission import read_submission
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,18 +23,18 @@ def test_folder_prefers_lab3_and_shallowest(tmp_path):
     (tmp_path / "deep" / "lab3" / "attention.py").write_text("deep")
     (tmp_path / "optim.py").write_text("optim flat")
     (tmp_path / "utils.py").write_text("not graded")
-    data, where, notes = collect_submission(tmp_path)
-    assert data["attention"] == b"in lab3" and where["attention"] == "lab3/attention.py"
-    assert data["optim"] == b"optim flat"
-    assert "utils" not in data and notes == []
+    sub = read_submission(tmp_path)
+    assert sub.modules["attention"].data == b"in lab3" and sub.found["attention"] == "lab3/attention.py"
+    assert sub.modules["optim"].data == b"optim flat"
+    assert "utils" not in sub.modules and sub.notes == ()
 
 
 def test_folder_refuses_symlink_and_oversized(tmp_path):
     (tmp_path / "attention.py").symlink_to(REPO / "source" / "lab3" / "attention.py")
     (tmp_path / "optim.py").write_text("#" * (2 << 20))
-    data, _, notes = collect_submission(tmp_path)
-    assert data == {}
-    assert any("symlink" in n for n in notes) and any("larger" in n for n in notes)
+    sub = read_submission(tmp_path)
+    assert sub.modules == {}
+    assert any("symlink" in n for n in sub.notes) and any("larger" in n for n in sub.notes)
 
 
 def test_zip_flat_nested_and_traversal(tmp_path):
@@ -44,16 +45,17 @@ def test_zip_flat_nested_and_traversal(tmp_path):
         zf.writestr("/abs/vit.py", "evil")
         zf.writestr("optim.py", "flat")
         zf.writestr("__MACOSX/lab3/._attention.py", "junk")
-    data, where, notes = collect_submission(z)
-    assert data == {"attention": b"nested", "optim": b"flat"}
-    assert sum("refused" in n for n in notes) == 2
+    sub = read_submission(z)
+    assert {m: x.data for m, x in sub.modules.items()} == {"attention": b"nested", "optim": b"flat"}
+    assert sum("refused" in n for n in sub.notes) == 2
 
 
 def test_not_a_submission(tmp_path):
     bad = tmp_path / "x.zip"
     bad.write_text("not a zip")
+    assert "not a readable zip archive" in read_submission(bad).error
     with pytest.raises(SubmissionError):
-        collect_submission(bad)
+        stage(bad, REPO / "source" / "lab3", tmp_path / "stage")
 
 
 def test_stage_layout_and_missing_module_never_gets_the_solution(tmp_path):
