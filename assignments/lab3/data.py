@@ -25,6 +25,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.datasets import VisionDataset
 
+from .settings import value
+
 try:  # toy seq2seq tasks are part of the lab3.data API
     from .sequences import *  # noqa: F403
 except ImportError:  # pragma: no cover - during development only
@@ -53,8 +55,7 @@ class DataError(RuntimeError):
 
 def data_home() -> Path:
     """Where the lab keeps its data: ``$LAB3_DATA_DIR``, else ``~/.cache/lab3``."""
-    env = os.environ.get("LAB3_DATA_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "lab3"
+    return value("LAB3_DATA_DIR")
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -283,10 +284,11 @@ SST2_SHA256 = {
     "test": "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",  # 1 821
 }
 SST2_SIZES = {"train": 6920, "dev": 872, "test": 1821}
-# Hugging Face ``datasets``: the GLUE SST-2 task (``LAB3_SST2_HF`` names another copy with the same layout,
-# e.g. a local folder). GLUE hides its test labels, so the lab's ``test`` split is GLUE's labelled
-# ``validation`` split there (the same 872 sentences as ``dev``).
-GLUE_SST2 = ("nyu-mll/glue", "sst2")
+# Hugging Face ``datasets``: the GLUE SST-2 task, ``load_dataset($LAB3_SST2_HF, "sst2")`` (``LAB3_SST2_HF``
+# defaults to GLUE, or names another copy with the same layout, e.g. a local folder). GLUE hides its test
+# labels, so the lab's ``test`` split is GLUE's labelled ``validation`` split there (the same 872 sentences
+# as ``dev``).
+GLUE_SST2_CONFIG = "sst2"
 GLUE_SST2_SIZES = {"train": 67_349, "validation": 872, "test": 1_821}
 GLUE_SPLITS = {"train": "train", "dev": "validation", "test": "validation"}
 SST2_HOWTO = (
@@ -306,10 +308,9 @@ def sst2_dir() -> Path | None:
 
     Raises :class:`DataError` when the variable names a folder whose files are missing or differ.
     """
-    env = os.environ.get("LAB3_SST2_DIR")
-    if not env:
+    path = value("LAB3_SST2_DIR")
+    if path is None:
         return None
-    path = Path(env).expanduser()
     for split, name in SST2_FILES.items():
         file = path / name
         if not file.exists():
@@ -337,8 +338,8 @@ def sst2_from_datasets(split: str = "train", *, path: str | None = None) -> list
     ``validation`` split (GLUE's test labels are hidden)."""
     import datasets
 
-    path = path or os.environ.get("LAB3_SST2_HF") or GLUE_SST2[0]
-    ds = datasets.load_dataset(path, GLUE_SST2[1])
+    path = path or value("LAB3_SST2_HF")
+    ds = datasets.load_dataset(path, GLUE_SST2_CONFIG)
     for name, n in GLUE_SST2_SIZES.items():
         if name not in ds or len(ds[name]) != n:
             got = len(ds[name]) if name in ds else "no"
@@ -374,5 +375,5 @@ def download_sst2(verbose: bool = True) -> str:
         sizes = {s: len(_sst2_from_dir(local, s)) for s in SST2_FILES}
         return f"SST-2 verified in {local} (LAB3_SST2_DIR): " + " / ".join(f"{n} {s}" for s, n in sizes.items())
     sizes = {s: len(sst2(s)) for s in ("train", "dev")}
-    return (f"SST-2 ready through Hugging Face datasets ({os.environ.get('LAB3_SST2_HF') or GLUE_SST2[0]}, "
+    return (f"SST-2 ready through Hugging Face datasets ({value('LAB3_SST2_HF')}, "
             f"cached): {sizes['train']} train / {sizes['dev']} validation")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .settings import value
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -29,7 +30,7 @@ def get_device(prefer_cuda: bool = True) -> torch.device:
 
 def quick_mode() -> bool:
     """True when ``LAB3_QUICK=1``: experiments shrink so that they finish on a laptop CPU."""
-    return os.environ.get("LAB3_QUICK", "0").strip().lower() in {"1", "true", "yes", "on"}
+    return value("LAB3_QUICK")
 
 
 def amp_dtype_for(device: torch.device | str) -> torch.dtype:
@@ -82,8 +83,7 @@ def device_report() -> str:
 
 def runs_dir(name: str) -> Path:
     """A TensorBoard log folder ``runs/<name>`` (``LAB3_RUNS_DIR`` overrides ``runs``), created on demand."""
-    root = Path(os.environ.get("LAB3_RUNS_DIR", "runs"))
-    path = root / name
+    path = value("LAB3_RUNS_DIR") / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

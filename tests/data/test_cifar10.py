@@ -1,11 +1,11 @@
 """CIFAR-10 through lab3.data: counts, statistics, the torchvision Dataset API, verification and errors."""
 
-import os
 
 import numpy as np
 import pytest
 import torch
 from lab3 import data
+from lab3.settings import value
 from torchvision.datasets import VisionDataset
 
 
@@ -81,7 +81,7 @@ def test_read_only_data_dir_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_sst2(monkeypatch):
-    if not os.environ.get("LAB3_SST2_DIR"):
+    if value("LAB3_SST2_DIR") is None:
         pytest.skip("LAB3_SST2_DIR is not set (make test sets it to the local SST-2 copy)")
     rows = data.sst2("dev")
     assert len(rows) == 872 and {label for _, label in rows} == {0, 1}

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from lab3 import data
+from lab3.settings import value
 
 GLUE_README = """---
 configs:
@@ -24,10 +24,10 @@ configs:
 
 
 def local_copy() -> Path:
-    env = os.environ.get("LAB3_SST2_DIR")
-    if not env:
+    path = value("LAB3_SST2_DIR")
+    if path is None:
         pytest.skip("LAB3_SST2_DIR is not set (make test sets it to the local SST-2 copy)")
-    return Path(env)
+    return path
 
 
 def glue_like(src: Path, folder: Path, sizes: dict[str, int] | None = None) -> Path:
