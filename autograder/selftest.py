@@ -138,17 +138,22 @@ def expected_problems(root: Path = REPO_ROOT) -> list[str]:
     return problems
 
 
+def as_submission(folder: Path, dest: Path) -> Path:
+    """The graded modules that ``folder`` holds (by the one submission rule), copied into ``dest``."""
+    from autograder.engine.submission import read_submission
+
+    return read_submission(folder).copy_modules(dest)
+
+
 def solution_only(root: Path, jobs: int) -> list[str]:
     """Grade the solution and the blank stubs of an installed copy (``root``/solutions, ``root``/assignments):
     the graded modules each folder holds by the submission rule, as a submission of their own."""
     from autograder.engine.grade import grade_submission
-    from autograder.engine.submission import read_submission
 
     problems = []
     with tempfile.TemporaryDirectory(prefix="lab3-selftest-") as tmp:
         for sid, folder in ((SOLUTION, root / "solutions"), (STUBS, root / "assignments")):
-            sub = read_submission(folder).copy_modules(Path(tmp) / sid)
-            r = grade_submission(sub, Path(tmp) / "out" / sid)
+            r = grade_submission(as_submission(folder, Path(tmp) / sid), Path(tmp) / "out" / sid)
             print(f"{sid}: {r.score:g} / {r.max_score:g} ({r.status}, {r.execution_time:.1f} s)")
             problems += invariants({sid: r})
     return problems

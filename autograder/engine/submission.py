@@ -76,7 +76,7 @@ class Submission:
     left out, as ``(where, why)``, and ``shadowed`` the copies of a module or notebook that lost to another."""
 
     path: Path
-    kind: str  # "folder" | "zip" | "notebook" (a notebook alone) | "" (not a submission)
+    kind: str  # "folder" | "zip" (maybe unreadable: see error) | "notebook" (a notebook alone) | "" (neither)
     modules: dict[str, Module] = field(default_factory=dict)
     notebook: Notebook | None = None
     notes: tuple[str, ...] = ()
@@ -157,11 +157,11 @@ def read_submission(
         try:
             zf = zipfile.ZipFile(path)
         except UNREADABLE as exc:
-            return Submission(path, "", error=f"{path.name}: not a readable zip archive: {exc}", graded=graded)
+            return Submission(path, kind, error=f"{path.name}: not a readable zip archive: {exc}", graded=graded)
         with zf:
             infos = zf.infolist()
             if len(infos) > MAX_ZIP_ENTRIES:
-                return Submission(path, "", error=f"{path.name}: too many entries in the zip ({len(infos)})",
+                return Submission(path, kind, error=f"{path.name}: too many entries in the zip ({len(infos)})",
                                   graded=graded)
             entries = list(_zip_entries(zf, infos, set(exclude), notes, ignored))
             return _pick(path, kind, entries, graded, notes, ignored, label="zip entry {}")
