@@ -216,14 +216,16 @@ def _handle(kind: str, body: Any) -> Any:
     """Carry out one request: import a student module, call a probe, or echo a ping."""
     import importlib
 
-    if kind == "import":
+    from autograder.child.wire import Kind
+
+    if kind == Kind.IMPORT:
         importlib.import_module(body["module"])
         return None
-    if kind == "call":
+    if kind == Kind.CALL:
         mod_name, func_name = body["probe"].rsplit(".", 1)
         module = importlib.import_module(f"autograder.child.probes.{mod_name}")
         return getattr(module, func_name)(**body["kwargs"])
-    if kind == "ping":
+    if kind == Kind.PING:
         return body
     raise ValueError(f"unknown request {kind}")
 
@@ -239,9 +241,9 @@ def _error_frames(exc: BaseException, student: _Student) -> list[bytes | memoryv
 
     try:
         info = _no_trace("BadResult", str(exc)) if isinstance(exc, wire.WireError) else describe(exc, student)
-        return wire.encode("error", info)
+        return wire.encode(wire.Kind.ERROR, info)
     except BaseException as exc2:  # noqa: BLE001
-        return wire.encode("error", _no_trace("Exception", f"<error: {type(exc2).__name__}>"))
+        return wire.encode(wire.Kind.ERROR, _no_trace("Exception", f"<error: {type(exc2).__name__}>"))
 
 
 def serve(cfg: dict, notes: list[str]) -> None:
@@ -252,18 +254,18 @@ def serve(cfg: dict, notes: list[str]) -> None:
 
     req, resp = cfg["req_fd"], cfg["resp_fd"]
     info = {"pid": os.getpid(), "uid": os.getuid(), "notes": notes, "preload_s": time.monotonic() - preload_t0}
-    wire.write_frame(resp, wire.encode("ready", info))
+    wire.write_frame(resp, wire.encode(wire.Kind.READY, info))
     while True:
         try:
             kind, body = wire.read_frame(req)
         except wire.ChannelClosed:
             os._exit(0)
-        if kind == "exit":
+        if kind == wire.Kind.EXIT:
             os._exit(0)
         t0 = time.perf_counter()
         try:
             result = _handle(kind, body)
-            chunks = wire.encode("ok", {"value": result, "seconds": time.perf_counter() - t0})
+            chunks = wire.encode(wire.Kind.OK, {"value": result, "seconds": time.perf_counter() - t0})
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything
             chunks = _error_frames(exc, student)
         for stream in (sys.stdout, sys.stderr):

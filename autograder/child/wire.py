@@ -2,7 +2,8 @@
 
 A *frame* is ``MAGIC (4 bytes) | header length (8 bytes, big endian) | JSON header | buffers``.
 The JSON header is ``{"kind": str, "body": <value>, "buffers": [n_bytes, ...]}``; the buffers follow
-it back to back. Values are encoded as JSON with a few tagged objects:
+it back to back; ``kind`` is a :class:`Kind`, the one list of message kinds both sides use.
+Values are encoded as JSON with a few tagged objects:
 
 * ``{"$t": [index, dtype, shape]}``: a tensor whose C-contiguous little-endian bytes are buffer ``index``;
 * ``{"$f": "nan" | "inf" | "-inf"}``: a non-finite float (strict JSON has no NaN);
@@ -23,6 +24,7 @@ import os
 import select
 import struct
 import time
+from enum import StrEnum
 from typing import Any
 
 MAGIC = b"L3W1"
@@ -50,6 +52,19 @@ MAX_STR = 1 << 20
 MAX_NDIM = 8
 
 
+class Kind(StrEnum):
+    """What a frame is (the string is what travels). The grader sends requests and the child answers each
+    with ``OK`` or ``ERROR``; ``READY`` is the child's first frame, ``EXIT`` the grader's last."""
+
+    IMPORT = "import"  # grader -> child: import a student module, body {"module": "lab3.<name>"}
+    CALL = "call"  # grader -> child: run a probe, body {"probe": "<module>.<function>", "kwargs": {...}}
+    PING = "ping"  # grader -> child: echo the body back (tests of the channel)
+    EXIT = "exit"  # grader -> child: stop now (no answer)
+    READY = "ready"  # child -> grader, first: locked down and ready, body {"pid", "uid", "notes", "preload_s"}
+    OK = "ok"  # child -> grader: body {"value": <the result>, "seconds": float}
+    ERROR = "error"  # child -> grader: the student's code raised, body {"exc_type", "message", ...}
+
+
 class WireError(Exception):
     """A frame that breaks the protocol (malformed, too big, wrong types)."""
 
@@ -63,7 +78,7 @@ class ChannelTimeout(WireError):
 
 
 # --------------------------------------------------------------------------------------------- encode
-def encode(kind: str, body: Any) -> list[bytes | memoryview]:
+def encode(kind: Kind, body: Any) -> list[bytes | memoryview]:
     """Encode ``body`` into a list of byte chunks forming one frame (tensors are not copied twice)."""
     buffers: list[memoryview] = []
     enc = _encode(body, buffers, 0)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from autograder.child.wire import Kind
 from autograder.engine.errors import (
     GradingFault,
     MissingModule,
@@ -156,7 +157,7 @@ class EngineSession:
         t0 = time.perf_counter()
         try:
             return self.sandbox.request(
-                "call", {"probe": probe, "kwargs": kwargs}, timeout * self.scale, what=probe
+                Kind.CALL, {"probe": probe, "kwargs": kwargs}, timeout * self.scale, what=probe
             )
         finally:
             self.log(f"call {probe} {time.perf_counter() - t0:.3f}s")
@@ -168,7 +169,7 @@ class EngineSession:
             return
         limit = self.sandbox.limits.import_timeout_s
         try:
-            self.sandbox.request("import", {"module": f"lab3.{mod}"}, limit, what=f"import {mod}")
+            self.sandbox.request(Kind.IMPORT, {"module": f"lab3.{mod}"}, limit, what=f"import {mod}")
         except StudentProblem as exc:
             if "could not start" in exc.message:
                 raise

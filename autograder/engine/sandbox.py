@@ -250,7 +250,7 @@ class Sandbox:
         deadline = time.monotonic() + self.limits.start_timeout_s
         try:
             kind, body = wire.read_frame(self._resp, deadline)
-            if kind != "ready":
+            if kind != wire.Kind.READY:
                 raise wire.WireError(f"unexpected {kind}")
         except wire.WireError as exc:
             detail = self._stderr_tail()
@@ -310,7 +310,7 @@ class Sandbox:
     def close(self) -> None:
         if self.proc is not None and self.ready:
             try:
-                wire.write_frame(self._req, wire.encode("exit", None), time.monotonic() + 1)
+                wire.write_frame(self._req, wire.encode(wire.Kind.EXIT, None), time.monotonic() + 1)
                 self.proc.wait(timeout=2)
             except (wire.WireError, subprocess.TimeoutExpired):
                 pass
@@ -320,7 +320,7 @@ class Sandbox:
             self.zygote = None
 
     # ---------------------------------------------------------------------------------- requests
-    def request(self, kind: str, body: Any, timeout: float, what: str) -> Any:
+    def request(self, kind: wire.Kind, body: Any, timeout: float, what: str) -> Any:
         """Send one request and return the decoded ``value``; raises a StudentProblem otherwise."""
         self._wait_ready()
         self.calls += 1
@@ -347,9 +347,9 @@ class Sandbox:
                 detail=f"{what}: {exc}",
             ) from None
         self._recycle_if_polluted(what) or self._recycle_if_grown(kind, what)
-        if rkind == "ok" and isinstance(rbody, dict) and "value" in rbody:
+        if rkind == wire.Kind.OK and isinstance(rbody, dict) and "value" in rbody:
             return rbody["value"]
-        if rkind == "error" and isinstance(rbody, dict):
+        if rkind == wire.Kind.ERROR and isinstance(rbody, dict):
             raise _student_error(rbody)
         self.kill(restart=True)
         raise StudentCrash("your code sent an unexpected answer to the grader", detail=f"{what}: {rkind}")
@@ -366,7 +366,7 @@ class Sandbox:
             return True
         return False
 
-    def _recycle_if_grown(self, kind: str, what: str) -> bool:
+    def _recycle_if_grown(self, kind: wire.Kind, what: str) -> bool:
         """A forked child that kept more than ``limits.recycle_mb`` of private memory beyond what importing
         the student's modules left (models, heap the allocator keeps) is replaced now, while the session
         judges the answer: the next call starts from the zygote's shared pages. What the modules hold is
@@ -374,7 +374,7 @@ class Sandbox:
         if self.zygote is None or not isinstance(self.proc, Launched):
             return False
         held = memory.private_mb(self.proc.pid)
-        if kind == "import":
+        if kind == wire.Kind.IMPORT:
             self._imports_mb = max(self._imports_mb, held)
             return False
         if held <= self._imports_mb + self.limits.recycle_mb:
