@@ -15,6 +15,7 @@ from typing import Any
 from autograder.gradebook import classview
 from autograder.gradebook.pages import STYLE, e, figures_block, master_block, student_block
 from autograder.gradebook.questions import Question
+from autograder.outdir import OutDir
 from autograder.reports.per_submission import atomic_write
 
 
@@ -52,6 +53,6 @@ def write_answers_html(out: Path, view: classview.ClassView | list[dict[str, Any
         parts += [f"<h3>{e(s.id)}</h3>{figures_block(q, s, 'answers/')}" for s in view.submissions]
         parts.append("</section>")
     parts.append("</body></html>\n")
-    path = Path(out) / "answers.html"
+    path = OutDir(out).answers_html
     atomic_write(path, "".join(parts))
     return path

@@ -12,7 +12,7 @@ from typing import Any
 
 from autograder.gradebook import figures
 from autograder.gradebook.questions import MASTER, Question, class_questions
-from autograder.reports.batch import load_rows
+from autograder.outdir import OutDir
 
 
 @dataclass
@@ -61,7 +61,7 @@ def submission_view(row: dict[str, Any], files: dict[str, list[str]]) -> Submiss
 def load(out: Path, rows: list[dict[str, Any]] | None = None, master: Path = MASTER) -> ClassView:
     """The class of batch ``out`` (figures exported to ``OUT/answers/figures/``)."""
     out = Path(out)
-    rows = load_rows(out) if rows is None else rows
+    rows = OutDir(out).load_rows() if rows is None else rows
     subs, slim = [], []
     for row in sorted(rows, key=lambda r: r["id"]):
         files = figures.export(out, row["id"], row.get("answers"))

@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.outdir import OutDir
+
 
 def add_answers_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``serve`` and ``export`` sub-commands of ``lab3 answers``."""
@@ -30,7 +32,7 @@ def add_answers_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _batch_out(out: Path) -> Path | None:
     out = out.expanduser().absolute()
-    if not out.is_dir() or not any(out.glob("*/instructor/result.json")):
+    if not out.is_dir() or not OutDir(out).graded_ids():
         print(f"lab3 answers: {out}: no graded submissions (run `lab3 grade --batch DIR --out {out}` first)",
               file=sys.stderr)
         return None
@@ -60,8 +62,9 @@ def run_answers(args: argparse.Namespace) -> int:
     write_grades_csv(out, view.rows, table)
     write_written_feedback(out, table)
     incomplete = [r["id"] for r in table.rows if r["complete"] != "yes"]
-    print(f"wrote {out / 'final.csv'}, {out / 'canvas.csv'}, {out / 'grades.csv'} ({len(table.rows)} row(s)) and "
-          f"each student's {out / '<id>' / 'written_feedback.md'} (points and comments)")
+    files = OutDir(out)
+    print(f"wrote {files.final_csv}, {files.canvas_csv}, {files.grades_csv} ({len(table.rows)} row(s)) and "
+          f"each student's {files.submission('<id>').written_feedback_md} (points and comments)")
     if incomplete:
         print(f"note: {len(incomplete)} without a final grade in canvas.csv (not graded, missing, or written "
               f"answers not all graded yet): {', '.join(incomplete[:10])}" + (" ..." if len(incomplete) > 10 else ""))

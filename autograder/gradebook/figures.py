@@ -14,7 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-FOLDER = Path("answers") / "figures"
+from autograder.outdir import OutDir
+
+FOLDER = Path(OutDir.ANSWERS_DIR) / "figures"
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 
 
@@ -48,10 +50,10 @@ def export(out: Path, sid: str, answers: dict[str, Any] | None) -> dict[str, lis
             except ValueError:
                 continue
             rel = Path("figures") / safe_name(sid) / f"{safe_name(fig.get('id'))}-{n}.{ext}"
-            _write_if_changed(Path(out) / "answers" / rel, raw)
+            _write_if_changed(OutDir(out).answers_dir / rel, raw)
             if ext == "svg":  # opened full size through a page holding it in an <img>: its scripts never run
                 wrapper = f"<!doctype html><meta charset=utf-8><img alt=figure src='{html.escape(rel.name)}'>"
-                _write_if_changed(Path(out) / "answers" / rel.with_suffix(".svg.html"), wrapper.encode())
+                _write_if_changed(OutDir(out).answers_dir / rel.with_suffix(".svg.html"), wrapper.encode())
             found.setdefault(str(fig.get("id")), []).append(rel.as_posix())
     return found
 

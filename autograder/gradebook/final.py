@@ -19,9 +19,10 @@ from typing import Any
 from autograder.gradebook import roster as roster_mod
 from autograder.gradebook import store
 from autograder.gradebook.questions import Question
+from autograder.outdir import OutDir, SubmissionOut
 from autograder.reports.per_submission import atomic_write
 
-FINAL, CANVAS = "final.csv", "canvas.csv"
+FINAL, CANVAS = OutDir.FINAL, OutDir.CANVAS
 DEFAULT_ASSIGNMENT = "Lab 3"
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
@@ -130,8 +131,8 @@ def write_final(out: Path, rows: list[dict[str, Any]], questions: list[Question]
     """Write ``OUT/final.csv`` and ``OUT/canvas.csv``; returns the table."""
     roster = roster_mod.load(out)
     table = final_table(rows, questions, store.load(out), roster)
-    atomic_write(Path(out) / FINAL, _csv(table.columns, [[r[c] for c in table.columns] for r in table.rows]))
-    atomic_write(Path(out) / CANVAS, canvas_csv(table, roster, assignment))
+    atomic_write(OutDir(out).final_csv, _csv(table.columns, [[r[c] for c in table.columns] for r in table.rows]))
+    atomic_write(OutDir(out).canvas_csv, canvas_csv(table, roster, assignment))
     return table
 
 
@@ -151,7 +152,7 @@ def write_written_feedback(out: Path, table: FinalTable) -> list[Path]:
             points = "not graded yet" if g.get("points") is None else f"{_num(g['points'])} / {_num(q.points)}"
             comment = " ".join(str(g.get("comment", "")).split()).replace("|", "\\|")
             lines.append(f"| {q.id} | {points} | {comment} |")
-        path = folder / "written_feedback.md"
+        path = SubmissionOut(folder).written_feedback_md
         atomic_write(path, "\n".join(lines) + "\n")
         written.append(path)
     return written

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from autograder.layout import MANIFEST_PATH, PACKAGE_PARENT
+from autograder.outdir import OutDir
 from autograder.reports.per_submission import atomic_write, clean_text
 
-FOLDER = "history"
+FOLDER = OutDir.HISTORY
 
 
 def _first_line(text: str) -> str:
@@ -42,7 +43,7 @@ def snapshot(out: Path, ids: list[str]) -> dict[str, dict[str, Any]]:
     before = {}
     for sid in ids:
         try:
-            before[sid] = slim(json.loads((Path(out) / sid / "instructor" / "result.json").read_text()))
+            before[sid] = slim(json.loads(OutDir(out).submission(sid).result_json.read_text()))
         except (OSError, ValueError, KeyError):
             continue
     return before
@@ -127,7 +128,7 @@ def record_run(out: Path, *, regraded: list[str], before: dict[str, dict[str, An
            "force": force, "reason": reason or "", "only_tags": only_tags or [],
            "shard": list(shard) if shard else None,
            "regraded": regraded, "previously_graded": sorted(before), "user": os.environ.get("USER", "")}
-    folder = Path(out) / FOLDER
+    folder = OutDir(out).history
     folder.mkdir(parents=True, exist_ok=True)
     n = 2
     while (folder / run["run"]).exists():  # two runs in the same second
@@ -151,10 +152,10 @@ def record_run(out: Path, *, regraded: list[str], before: dict[str, dict[str, An
 def last_run(out: Path) -> dict[str, Any] | None:
     """The latest record of ``OUT/history/runs.jsonl`` (with ``diff``: the path of its diff.md, if any)."""
     try:
-        lines = (Path(out) / FOLDER / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = (OutDir(out).history / "runs.jsonl").read_text(encoding="utf-8").splitlines()
         run = json.loads(lines[-1])
     except (OSError, ValueError, IndexError):
         return None
-    diff_md = Path(out) / FOLDER / run["run"] / "diff.md"
+    diff_md = OutDir(out).history / run["run"] / "diff.md"
     run["diff"] = str(diff_md) if diff_md.exists() else ""
     return run

@@ -15,6 +15,7 @@ from autograder.gradebook.classview import ClassView, Submission
 from autograder.gradebook.figures import full_size_link
 from autograder.gradebook.markdown import render
 from autograder.gradebook.questions import Question
+from autograder.outdir import OutDir
 
 e = html.escape
 PAGE_SIZE = 25
@@ -130,8 +131,9 @@ def index_page(view: ClassView, grades: dict[str, dict[str, dict[str, Any]]]) ->
                     f"</td><td class=num>{answered} / {n}</td><td class=num>{done} / {n}</td>"
                     f"<td><a href='{e(question_url(q.id, ungraded=True))}'>not graded yet</a></td></tr>")
     body = ("<h1>Lab 3 — written answers: grading</h1>"
-            f"<p>{n} submission(s). Grades are saved in <code>{e(str(view.out / 'manual_grades.json'))}</code> "
-            "and added to <a href='/final.csv'>final.csv</a> (and <a href='/canvas.csv'>canvas.csv</a>) at "
+            f"<p>{n} submission(s). Grades are saved in <code>{e(str(OutDir(view.out).manual_grades))}</code> "
+            f"and added to <a href='/{OutDir.FINAL}'>{OutDir.FINAL}</a> "
+            f"(and <a href='/{OutDir.CANVAS}'>{OutDir.CANVAS}</a>) at "
             "each save.</p><table><tr><th>question</th><th>points</th><th>answered</th><th>graded</th><th>"
             "</th></tr>" + "".join(rows) + "</table>")
     return _page("Lab 3 grading", body)

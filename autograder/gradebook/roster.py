@@ -19,7 +19,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-FILE = "roster.csv"
+from autograder.outdir import OutDir
+
+FILE = OutDir.ROSTER
 FIELDS = {
     "submission": ("submission", "id", "folder", "submission_id"),
     "student_id": ("student_id", "sis_user_id", "sis_id"),
@@ -87,7 +89,7 @@ def read(path: Path) -> dict[str, Student]:
 def keep(out: Path, roster: Path) -> Path:
     """Check ``roster`` and copy it to ``OUT/roster.csv``, where every later export finds it."""
     read(roster)
-    dest = Path(out) / FILE
+    dest = OutDir(out).roster_csv
     if Path(roster).absolute() != dest.absolute():
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(roster, dest)
@@ -96,5 +98,5 @@ def keep(out: Path, roster: Path) -> Path:
 
 def load(out: Path) -> dict[str, Student]:
     """The roster kept in ``OUT`` (empty without one)."""
-    path = Path(out) / FILE
+    path = OutDir(out).roster_csv
     return read(path) if path.exists() else {}

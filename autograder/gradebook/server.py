@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from autograder.gradebook import classview, pages, store
 from autograder.gradebook.final import CANVAS, FINAL, write_final
+from autograder.outdir import OutDir
 
 MAX_BODY = 64 << 10
 _TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".svg": "image/svg+xml", ".html": "text/html; charset=utf-8"}
@@ -38,9 +39,10 @@ class GradingApp:
 
     def _stamp(self) -> tuple[tuple[str, int], ...]:
         stamps = []
-        for path in sorted(self.out.glob("*/instructor/result.json")):
+        files = OutDir(self.out)
+        for sid in files.graded_ids():
             try:
-                stamps.append((path.parent.parent.name, path.stat().st_mtime_ns))
+                stamps.append((sid, files.submission(sid).result_json.stat().st_mtime_ns))
             except OSError:
                 continue
         return tuple(stamps)
@@ -154,8 +156,8 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _file(self, rel: str) -> None:
-        base = (self.app.out / "answers" / "figures").resolve()
-        path = (self.app.out / "answers" / rel).resolve()
+        base = (OutDir(self.app.out).answers_dir / "figures").resolve()
+        path = (OutDir(self.app.out).answers_dir / rel).resolve()
         if not path.is_relative_to(base) or not path.is_file():
             return self._error(HTTPStatus.NOT_FOUND, "no such file")
         ctype = _TYPES.get("".join(path.suffixes[-2:]) if path.name.endswith(".svg.html") else path.suffix)
@@ -201,7 +203,7 @@ def serve(out: Path, port: int = 8000, open_browser: bool = False) -> int:
     """Run the grading server until Ctrl-C."""
     server, url = make_server(out, port)
     print(f"grading pages of {Path(out).absolute()}: {url}  (Ctrl-C to stop; grades go to "
-          f"{Path(out).absolute() / store.FILE})", flush=True)
+          f"{OutDir(Path(out).absolute()).manual_grades})", flush=True)
     if open_browser:
         import webbrowser
 

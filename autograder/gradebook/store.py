@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autograder.outdir import OutDir
 from autograder.reports.per_submission import atomic_write
 
-FILE = "manual_grades.json"
+FILE = OutDir.MANUAL_GRADES
 ABOUT = ("Manual grades of the written questions (points and comment per question and submission), entered "
          "with `lab3 answers serve`. Regrading the code never changes this file.")
 MAX_COMMENT = 5000
@@ -36,7 +37,7 @@ class GradeError(ValueError):
 
 def path(out: Path) -> Path:
     """Where the manual grades of batch ``out`` live."""
-    return Path(out) / FILE
+    return OutDir(out).manual_grades
 
 
 def load(out: Path) -> dict[str, dict[str, dict[str, Any]]]:

@@ -10,7 +10,6 @@ import base64
 import csv
 import html
 import io
-import json
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from autograder.outdir import OutDir, SubmissionOut
 from autograder.reports.areas import area_of, area_order, area_stats, areas_section, normalise, not_implemented
 from autograder.reports.per_submission import atomic_write, clean_text
 from autograder.reports.written import csv_columns
@@ -29,19 +29,6 @@ class ManualPoints(Protocol):
 
     rows: list[dict[str, str]]  # per submission, "manual:<question id>", "manual" and "final" among the keys
     questions: list[Any]  # each with an ``id``
-
-
-def load_rows(out: Path) -> list[dict[str, Any]]:
-    """Every ``OUT/<id>/instructor/result.json``, with ``id`` set (unreadable files left out)."""
-    rows = []
-    for path in sorted(Path(out).glob("*/instructor/result.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        data["id"] = path.parent.parent.name
-        rows.append(data)
-    return rows
 
 
 def _short(test_id: str) -> str:
@@ -56,18 +43,10 @@ def _status(row: dict[str, Any]) -> str:
     return str(row.get("status") or "graded")
 
 
-def _skipped(out: Path) -> list[str]:
-    path = Path(out) / "skipped.txt"
-    try:
-        return [line for line in path.read_text().splitlines() if line]
-    except OSError:
-        return []
-
-
 def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None, final: ManualPoints | None = None) -> Path:
     """``OUT/grades.csv``: per submission the autograded tests, the written-answer status and, with ``final``
     (:func:`autograder.gradebook.final.final_table`), the manual points per question and the final total."""
-    rows = load_rows(out) if rows is None else rows
+    rows = OutDir(out).load_rows() if rows is None else rows
     final_rows = {r["id"]: r for r in final.rows} if final is not None else {}
     manual = ([f"manual:{q.id}" for q in final.questions] + ["manual", "final"]) if final is not None else []
     columns: list[str] = []
@@ -99,7 +78,7 @@ def write_grades_csv(out: Path, rows: list[dict[str, Any]] | None = None, final:
                 *extra,
             ]
         )
-    path = Path(out) / "grades.csv"
+    path = OutDir(out).grades_csv
     atomic_write(path, buf.getvalue())
     return path
 
@@ -260,7 +239,7 @@ def _submissions_section(all_rows: list[dict[str, Any]]) -> list[str]:
     for r in sorted(all_rows, key=lambda r: (_status(r) != "error", r["id"])):
         notes = "; ".join(clean_text(n, 200) for n in r.get("notes", []))[:400]
         shown = "—" if _status(r) == "error" else f"{_num(r['score'])} / {_num(r['max_score'])}"
-        link = f"<a href='{e(quote(r['id']))}/feedback.md'>{e(r['id'])}</a>"
+        link = f"<a href='{e(quote(r['id']))}/{SubmissionOut.FEEDBACK}'>{e(r['id'])}</a>"
         parts.append(f"<tr><td>{link}</td><td>{e(_status(r))}</td><td class=num>{shown}</td>"
                      f"<td class=num>{r.get('execution_time', 0):.1f}</td><td>{e(notes)}</td></tr>")
     parts.append("</table>")
@@ -275,7 +254,7 @@ def write_report_html(
     jobs: int | None = None,
 ) -> Path:
     """``OUT/report.html``: what was not graded first, then the statistics of the graded submissions."""
-    all_rows = load_rows(out) if rows is None else rows
+    all_rows = OutDir(out).load_rows() if rows is None else rows
     graded = [r for r in all_rows if _status(r) != "error"]  # statistics only over real grades
     stats = _class_stats(graded)
     histogram, rate_chart = _charts(stats)
@@ -286,13 +265,13 @@ def write_report_html(
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
         "th{background:#eee}td.num{text-align:right}.note{color:#666}</style></head><body>",
         "<h1>Lab 3 — grading report</h1>",
-        *_not_graded_section([r for r in all_rows if _status(r) == "error"], _skipped(out)),
+        *_not_graded_section([r for r in all_rows if _status(r) == "error"], OutDir(out).load_skipped()),
         *_summary_section(graded, stats, histogram, wall_s, jobs),
         *areas_section(area_stats(graded)),
         *_per_test_sections(stats, rate_chart),
         *_submissions_section(all_rows),
         "</body></html>\n",
     ]
-    path = Path(out) / "report.html"
+    path = OutDir(out).report_html
     atomic_write(path, "".join(parts))
     return path

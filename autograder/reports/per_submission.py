@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from autograder.outdir import SubmissionOut
 from autograder.reports.written import feedback_lines, results_tests
 
 MAX_TEST_OUTPUT = 4000
@@ -195,7 +196,7 @@ def _answers_detail(answers: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_results(result, out_dir: Path) -> Path:
-    path = Path(out_dir) / "results.json"
+    path = SubmissionOut(out_dir).results_json
     atomic_write(path, json.dumps(results_json(result), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
     return path
 
@@ -255,7 +256,7 @@ def feedback_md(result) -> str:
 
 
 def write_feedback(result, out_dir: Path) -> Path:
-    path = Path(out_dir) / "feedback.md"
+    path = SubmissionOut(out_dir).feedback_md
     atomic_write(path, feedback_md(result))
     return path
 
