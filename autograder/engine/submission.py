@@ -186,6 +186,8 @@ def _folder_entries(root: Path, exclude: set[str], ignored: list[tuple[str, str]
             where = "/".join((*rel, d))
             if _passed_over(d) or (not rel and d in exclude):
                 ignored.append((f"{where}/", "a hidden, system or platform folder"))
+            elif os.path.islink(os.path.join(dirpath, d)):
+                ignored.append((f"{where}/", "a symbolic link"))
             elif len(rel) >= MAX_DEPTH:
                 ignored.append((f"{where}/", f"deeper than {MAX_DEPTH} folders"))
             else:

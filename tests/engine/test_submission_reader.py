@@ -164,6 +164,7 @@ def test_the_rule(read):
     assert r["many.zip"].modules == {} and "too many entries in the zip" in r["many.zip"].error
     assert r["links"].found == {"optim": "lab3/optim.py"} and r["links"].notebook is None
     assert r["links"].notes == ("lab3/attention.py: not a regular file (symlink or special file), ignored",)
+    assert ("linked_dir/", "a symbolic link") in r["links"].ignored
     assert r["linked_submission"].error == "linked_submission: a symbolic link"
     assert r["alone.ipynb"].error == f"alone.ipynb: {NOTEBOOK_ALONE}" and r["alone.ipynb"].notebook.where
     assert r["only_notebook"].modules == {} and not r["only_notebook"].error
