@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 LAB3   := $(VENV)/bin/lab3
-# torch from this machine's disk / the CUDA or CPU wheel pip picks; pinned so pip never swaps it.
-TORCH  := torch==2.14.1 torchvision==0.29.1
+# torch from this machine's disk / the CUDA or CPU wheel pip picks; pinned so pip never swaps it (the pin's
+# one declaration: the build, setup.sh and the Docker script read it too).
+PINS   := autograder/torch_pins.txt
 PYTEST_ARGS ?=
 # Idle OpenMP threads sleep instead of spinning: several torch processes share 2 cores in the tests.
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -17,11 +18,11 @@ export LAB3_SST2_DIR ?= $(if $(wildcard $(SST2_COPY)/stsa.binary.train),$(SST2_C
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(PINS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev]" $(TORCH)
+	$(PY) -m pip install -q -r $(PINS)
+	$(PY) -m pip install -q -e ".[dev]" -r $(PINS)
 	touch $@
 
 data: install

@@ -48,7 +48,7 @@ def submissions(base: Path) -> dict[str, Path]:
 
 
 def _env(only: list[str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_GRADE", "PYTHONPATH"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_GRADE_ONLY", "PYTHONPATH"))}
     env["LAB3_PYTHON"] = PY
     env.setdefault("LAB3_DATA_DIR", str(Path.home() / ".cache" / "lab3"))
     if only:

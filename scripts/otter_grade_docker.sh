@@ -10,9 +10,9 @@
 #      `docker buildx build --load --iidfile`; Debian's docker.io has no buildx): it answers inspect/ls and
 #      forwards `build` to `docker build` (BuildKit, --network none);
 #   3. the base image local/lab3-grading-base:bookworm: debootstrap (minbase) + Python 3.11 + /opt/lab3/venv
-#      with torch 2.14.1 / torchvision 0.29.1 (the build on this machine's pip indexes) and the grading and
-#      otter requirements installed offline from wheels the host's pip downloads, + CIFAR-10 in
-#      /opt/lab3/data. (Containers cannot reach a package index here, so the zip's setup.sh finds
+#      with the pinned torch / torchvision (the zip's requirements.torch.txt; the build on this machine's
+#      pip indexes) and the grading and otter requirements installed offline from wheels the host's pip
+#      downloads, + CIFAR-10 in /opt/lab3/data. (Containers cannot reach a package index here, so the zip's setup.sh finds
 #      everything installed and installs nothing.)
 #   4. the autograder zip (as `lab3 build` makes it, plus LAB3_GRADE_ONLY when set) and three submission
 #      zips: the solution and the blank stubs in lab3/ layout, the solution without the 1/sqrt(d_k) scale
@@ -132,10 +132,9 @@ else
   log "downloading wheels with the host's pip for the image's Python $IMAGE_PY"
   WHEELS="$WORK/wheels"
   mkdir -p "$WHEELS"
-  unzip -o -q -j "$AG_ZIP" requirements.txt requirements.otter.txt -d "$WHEELS"
+  unzip -o -q -j "$AG_ZIP" requirements.txt requirements.otter.txt requirements.torch.txt -d "$WHEELS"
   "$PY" -m pip download -q -d "$WHEELS" --only-binary=:all: --python-version "$IMAGE_PY" \
-    torch==2.14.1 torchvision==0.29.1 \
-    -r "$WHEELS/requirements.txt" -r "$WHEELS/requirements.otter.txt"
+    -r "$WHEELS/requirements.torch.txt" -r "$WHEELS/requirements.txt" -r "$WHEELS/requirements.otter.txt"
   log "installing /opt/lab3/venv in the rootfs, offline"
   mkdir -p "$ROOTFS/wheels" "$ROOTFS/proc"
   mount --bind "$WHEELS" "$ROOTFS/wheels"
@@ -143,7 +142,7 @@ else
   set +e
   chroot "$ROOTFS" /usr/bin/python3 -m venv /opt/lab3/venv && \
   chroot "$ROOTFS" /opt/lab3/venv/bin/python -m pip install -q --no-index --find-links /wheels \
-    torch==2.14.1 torchvision==0.29.1 -r /wheels/requirements.txt -r /wheels/requirements.otter.txt
+    -r /wheels/requirements.torch.txt -r /wheels/requirements.txt -r /wheels/requirements.otter.txt
   rc=$?
   set -e
   umount "$ROOTFS/proc" "$ROOTFS/wheels"

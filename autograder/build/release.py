@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import REPO_ROOT
+from autograder.settings import fill_pins
 
 from .examples import example_submissions
 from .markers import MarkerError, make_solution, make_stub, solution_leaks
@@ -60,7 +61,7 @@ def build_releases(root: Path = REPO_ROOT) -> BuildOutput:
     out.solutions["Lab3.ipynb"] = solution_nb.encode()
     rubric = public_rubric(src / "tests", root / "autograder" / "manifest.json", student_nb)
     for name in ("README.md", "requirements.txt", "pyproject.toml", "conftest.py"):
-        data = (TEMPLATES / f"student_{name}").read_bytes()
+        data = fill_pins((TEMPLATES / f"student_{name}").read_text(encoding="utf-8")).encode()
         if name == "README.md":
             grading = readme_grading(json.loads(rubric) if rubric else None)
             data = data.replace(README_GRADING.encode(), grading.encode())

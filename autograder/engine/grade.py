@@ -27,6 +27,7 @@ from autograder.engine.records import RecordKind, of_kind, read_records
 from autograder.engine.staging import default_release, stage
 from autograder.engine.submission import Submission, read_submission
 from autograder.layout import GRADED_MODULES, PACKAGE_PARENT
+from autograder.settings import raw
 
 REPO_ROOT = PACKAGE_PARENT
 
@@ -82,9 +83,9 @@ def _hidden_paths(out: Path, graders: Path, manifest_path: Path) -> list[str]:
     }
     for rel in ("source", "solutions", "tests", "results", "autograder/dist", "examples", "runs", "data", ".git"):
         paths.add(str(REPO_ROOT / rel))
-    for env in ("LAB3_DATA_DIR", "LAB3_SST2_DIR"):  # data with test labels: graders send what probes need
-        if os.environ.get(env):
-            paths.add(os.environ[env])
+    for name in ("LAB3_DATA_DIR", "LAB3_SST2_DIR"):  # data with test labels: graders send what probes need
+        if raw(name):
+            paths.add(raw(name))
     paths.add(str(Path.home()))
     paths.add("/root")
     paths.add(str(out.resolve().parent / "submission_metadata.json"))
@@ -437,7 +438,7 @@ class SessionRun:
 
 def run_session(options_path: Path, instr: Path, budget: float) -> SessionRun:
     """Run ``python -m autograder.engine.session OPTIONS`` with a wall-clock ``budget`` (kills its group)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_ENGINE"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(PACKAGE_PARENT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )

@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.settings import value
+
 SANDBOX_USER = "lab3sandbox"
 
 
@@ -149,7 +151,7 @@ def _world_traversable(path: str) -> bool:
 def detect() -> Isolation:
     """Probe the machine once. ``LAB3_SANDBOX=weak`` forces the non-root behaviour (tests);
     ``LAB3_SANDBOX=plain`` additionally skips user namespaces."""
-    mode = os.environ.get("LAB3_SANDBOX", "")
+    mode = value("LAB3_SANDBOX") or ""
     root = os.geteuid() == 0 and mode not in ("weak", "plain")
     iso = Isolation(root=root)
     if not root:

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from autograder.engine.errors import GradingFault
+from autograder.settings import default, value
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # a run on the solution uses ~650-700 MiB inside a memory cgroup (docs/memory.md): it grades 100 at Gradescope's
@@ -22,7 +23,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 # back so often that training tests run into their deadlines (such timeouts are faults: see `thrashed`);
 # at 640 MiB the kernel kills the session. Below DEFAULT_MIN_MEMORY_MB the grader refuses to start;
 # LAB3_MIN_MEMORY_MB overrides it (0 turns the check off).
-DEFAULT_MIN_MEMORY_MB = 768
+DEFAULT_MIN_MEMORY_MB = default("LAB3_MIN_MEMORY_MB")
 UNLIMITED = 1 << 60
 # Pages read back from disk during one timed-out call that mark it as the grader's memory shortage, not the
 # student's slowness: a whole run on the solution reads ~3 500 (cold caches), a run at 704 MiB ~76 000.
@@ -163,7 +164,7 @@ def memory_cgroup_dir(root: Path = CGROUP_ROOT) -> Path | None:
 
 def required_mb() -> int:
     try:
-        return int(os.environ.get("LAB3_MIN_MEMORY_MB", DEFAULT_MIN_MEMORY_MB))
+        return value("LAB3_MIN_MEMORY_MB")
     except ValueError:
         return DEFAULT_MIN_MEMORY_MB
 

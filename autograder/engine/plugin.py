@@ -9,7 +9,6 @@ and appends one JSON record per test to the records file; scoring happens later 
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from pathlib import Path
@@ -29,6 +28,7 @@ from autograder.engine.errors import (
 from autograder.engine.options import SessionOptions
 from autograder.engine.records import RecordKind, append_record
 from autograder.engine.sandbox import CHILD_PRELOAD
+from autograder.settings import value
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 # imported before the zygote is forked, so the session and the sandbox children share their pages;
@@ -222,7 +222,7 @@ class EngineSession:
         """Import what every sandbox child needs here, then fork the zygote from this still-clean process
         (no grader module, reference or student file read yet), so session and children share those pages
         (see :mod:`autograder.engine.zygote`). ``LAB3_SANDBOX_SPAWN=exec`` starts each child with exec."""
-        if os.environ.get("LAB3_SANDBOX_SPAWN") == "exec":
+        if value("LAB3_SANDBOX_SPAWN") == "exec":
             return None
         from autograder.engine.zygote import Zygote
 

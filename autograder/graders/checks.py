@@ -7,9 +7,7 @@ use :func:`get_tensor` to pull a tensor out of a probe result before comparing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 
 from autograder.engine.errors import GradingFault
 from autograder.engine.plugin import GradeFailure
+from autograder.settings import value
 
 __all__ = [
     "GradeFailure",
@@ -193,7 +192,7 @@ def check_close(
 def cifar10_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The verified CIFAR-10 cache written by ``lab3 data``, read on the trusted side only:
     ``(train images (50000, 32, 32, 3) uint8 memory-mapped, train labels, test images (mmap), test labels)``."""
-    root = Path(os.environ.get("LAB3_DATA_DIR") or Path.home() / ".cache" / "lab3") / "cifar10"
+    root = value("LAB3_DATA_DIR") / "cifar10"
     try:
         return (np.load(root / "train_images.npy", mmap_mode="r"), np.load(root / "train_labels.npy"),
                 np.load(root / "test_images.npy", mmap_mode="r"), np.load(root / "test_labels.npy"))

@@ -5,6 +5,7 @@ Layout of the zip (Gradescope unpacks it into ``/autograder/source``)::
     setup.sh  run_autograder             Gradescope's two scripts (run_autograder also serves otter grade)
     requirements.txt                     what grading needs besides torch (setup.sh installs the CPU build)
     requirements.otter.txt               otter's grading stack (installed only for otter grade's image)
+    requirements.torch.txt               the torch / torchvision pin (autograder/torch_pins.txt)
     lab3_settings.env                    LAB3_* settings read by setup.sh and run_autograder (only when given:
                                          LAB3_TORCH_INDEX_URL from the build's environment, or ``settings``)
     wheelhouse/*.whl                     only when LAB3_WHEELHOUSE is set at build time (offline images)
@@ -30,6 +31,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.packaging.otter_build import ENTRY_NOTEBOOK, PAYLOAD_DIR, entry_notebook, otter_config, otter_test_files
+from autograder.settings import TORCH_PINS_FILE, raw, value
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -64,6 +66,7 @@ def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict
     for name in ("setup.sh", "run_autograder", "requirements.txt", "requirements.otter.txt", "run_otter.py",
                  "environment.yml"):
         files[name] = (TEMPLATES / name).read_bytes()
+    files["requirements.torch.txt"] = TORCH_PINS_FILE.read_bytes()
     files["otter_config.json"] = otter_config().encode()
     for rel, text in otter_test_files(manifest).items():
         files[rel] = text.encode()
@@ -79,7 +82,7 @@ def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict
         solution = root / "solutions" / "lab3" / f"{module}.py"
         if solution.exists():
             files[f"{payload}/solutions/lab3/{module}.py"] = solution.read_bytes()
-    values = {key: os.environ[key] for key in ("LAB3_TORCH_INDEX_URL",) if os.environ.get(key)}
+    values = {key: raw(key) for key in ("LAB3_TORCH_INDEX_URL",) if raw(key)}
     values.update(settings or {})
     if values:
         bad = [k for k, v in values.items() if not k.startswith("LAB3_") or "\n" in v or "=" in k]
@@ -88,9 +91,9 @@ def autograder_files(root: Path, settings: dict[str, str] | None = None) -> dict
         text = "# Lab 3 autograder settings (written by lab3 build); the environment wins\n"
         text += "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
         files["lab3_settings.env"] = text.encode()
-    wheelhouse = os.environ.get("LAB3_WHEELHOUSE")
+    wheelhouse = value("LAB3_WHEELHOUSE")
     if wheelhouse:
-        for whl in sorted(Path(wheelhouse).glob("*.whl")):
+        for whl in sorted(wheelhouse.glob("*.whl")):
             files[f"wheelhouse/{whl.name}"] = whl.read_bytes()
     return files
 

@@ -28,12 +28,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-DEFAULT_ROOT = "/autograder"
+from autograder.settings import value
 
 
 def only_tags_from_env() -> list[str]:
-    raw = os.environ.get("LAB3_GRADE_ONLY", "")
-    return [t for t in raw.replace(",", " ").split() if t]
+    return value("LAB3_GRADE_ONLY")
 
 
 def _finite(x: Any) -> bool:
@@ -92,10 +91,10 @@ def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | Non
         from autograder.engine.grade import grade_submission
 
         kwargs: dict[str, Any] = {}
-        if os.environ.get("LAB3_SESSION_TIMEOUT"):
-            kwargs["session_timeout"] = float(os.environ["LAB3_SESSION_TIMEOUT"])
-        if os.environ.get("LAB3_TIMEOUT_SCALE"):
-            kwargs["timeout_scale"] = float(os.environ["LAB3_TIMEOUT_SCALE"])
+        if value("LAB3_SESSION_TIMEOUT") is not None:
+            kwargs["session_timeout"] = value("LAB3_SESSION_TIMEOUT")
+        if value("LAB3_TIMEOUT_SCALE") is not None:
+            kwargs["timeout_scale"] = value("LAB3_TIMEOUT_SCALE")
         if not submission.exists():
             raise FileNotFoundError(f"no submission folder at {submission}")
         result = grade_submission(submission, out, only_tags=only_tags or None, **kwargs)
@@ -122,7 +121,7 @@ def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | Non
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m autograder.packaging.gradescope_entry",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", type=Path, default=Path(os.environ.get("LAB3_AUTOGRADER_ROOT", DEFAULT_ROOT)),
+    ap.add_argument("--root", type=Path, default=value("LAB3_AUTOGRADER_ROOT"),
                     help="tree with submission/ and results/ (default $LAB3_AUTOGRADER_ROOT or /autograder)")
     ap.add_argument("--submission", type=Path, help="default ROOT/submission")
     ap.add_argument("--results", type=Path, help="results.json to write; default ROOT/results/results.json")

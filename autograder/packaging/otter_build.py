@@ -112,7 +112,7 @@ def entry_notebook() -> str:
         "# The otter test files (tests/ex*.py) look up the results of the Lab 3 grading engine, which grades\n"
         "# the submission's lab3/ modules once, in a separate sandboxed process; the student's own notebook\n"
         "# is never executed (the engine reads it for the written answers).\n"
-        "LAB3_OTTER_ENTRY = True")
+        "lab3_otter_entry = True")
     cell["id"] = "lab3-otter-entry"
     nb.cells = [cell]
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},

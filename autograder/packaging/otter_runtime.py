@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.layout import PACKAGE_PARENT
+from autograder.settings import raw, value
 
 PAYLOAD = PACKAGE_PARENT
 SOURCE = PAYLOAD.parent.parent  # AG/source (PAYLOAD = AG/source/files/lab3_autograder)
@@ -34,7 +35,6 @@ AG_ROOT = SOURCE.parent
 ENTRY_FILE = "Lab3.ipynb"  # the zip's entry notebook (autograder.packaging.otter_build.entry_notebook)
 # what otter copies into the submission folder besides the student's files
 INJECTED = {"tests", "__init__.py", "__pycache__", ENTRY_FILE, "lab3_autograder"}
-DEFAULT_TIMEOUT = 1800.0
 
 _cache: dict[str, Any] | None = None
 
@@ -101,12 +101,12 @@ def _run_engine() -> dict[str, Any]:
     if result_file.exists():  # graded earlier in this container / otter run
         return json.loads(result_file.read_text(encoding="utf-8"))
     _hide_payload_copy(submission)
-    python = os.environ.get("LAB3_PYTHON") or sys.executable
+    python = raw("LAB3_PYTHON") or sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "JPY_", "PYDEVD"))}
     env["PYTHONPATH"] = f"{PAYLOAD}{os.pathsep}{PAYLOAD / 'assignments'}"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("MPLBACKEND", "Agg")
-    timeout = float(os.environ.get("LAB3_OTTER_TIMEOUT", DEFAULT_TIMEOUT))
+    timeout = value("LAB3_OTTER_TIMEOUT")
     tmp = Path(tempfile.mkdtemp(prefix="lab3-otter-"))
     try:
         copy = student_copy(submission, tmp / "submission")

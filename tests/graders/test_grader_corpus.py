@@ -3,10 +3,10 @@ correct alternative keeps full marks. Each variant is graded by the real engine 
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from corpus import apply, failing, grade_variants, load_corpus, lost_outside, matches, solution_modules
+
+from autograder.settings import value
 
 CORPUS = load_corpus()
 pytestmark = [pytest.mark.slow]
@@ -32,7 +32,7 @@ def graded(tmp_path_factory):
         variants[f"mistake-{case.name}"] = (apply(base, case.changes), graded_tags(case))
     for case in CORPUS.alternatives:
         variants[f"alternative-{case.name}"] = (apply(base, case.changes), case.tags)
-    only = os.environ.get("LAB3_CORPUS_ONLY")  # dev aid: comma-separated name parts
+    only = value("LAB3_CORPUS_ONLY")  # dev aid: comma-separated name parts
     if only:
         variants = {k: v for k, v in variants.items() if any(o in k for o in only.split(","))}
     return grade_variants(variants, tmp_path_factory.mktemp("corpus"))

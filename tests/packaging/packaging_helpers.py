@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autograder.layout import GRADED_MODULES
+from autograder.settings import value
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -56,7 +57,7 @@ def run_autograder(
             "LAB3_AUTOGRADER_ROOT": str(root),
             "LAB3_PYTHON": python,
             "LAB3_SKIP_DATA": "1",
-            "LAB3_DATA_DIR": os.environ.get("LAB3_DATA_DIR") or str(Path.home() / ".cache" / "lab3"),
+            "LAB3_DATA_DIR": str(value("LAB3_DATA_DIR")),
         }
     )
     if only:

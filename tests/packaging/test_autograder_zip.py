@@ -18,6 +18,7 @@ from packaging_helpers import REPO, gradescope_tree, run_autograder
 from autograder.layout import GRADED_MODULES
 from autograder.packaging.gradescope import autograder_files, write_zip
 from autograder.packaging.otter_build import otter_test_files
+from autograder.settings import torch_pins
 
 PAYLOAD = "files/lab3_autograder"
 TEMPLATES = REPO / "autograder" / "packaging" / "templates"
@@ -35,6 +36,7 @@ def test_zip_layout(autograder_zip: Path) -> None:
         "setup.sh",
         "run_autograder",
         "requirements.txt",
+        "requirements.torch.txt",
         "otter_config.json",
         "run_otter.py",
         "environment.yml",
@@ -120,7 +122,7 @@ def test_grader_failure_is_a_failed_autograder_not_a_zero(tmp_path: Path, autogr
 
 @pytest.mark.slow
 def test_setup_sh_reuses_an_installed_venv(tmp_path: Path, autograder_zip: Path) -> None:
-    """setup.sh's install path on an image that already has torch 2.14.1 (pip --dry-run: nothing changes)."""
+    """setup.sh's install path on an image that already has the pinned torch (pip --dry-run: nothing changes)."""
     src = tmp_path / "source"
     with zipfile.ZipFile(autograder_zip) as zf:
         zf.extractall(src)
@@ -136,7 +138,7 @@ def test_setup_sh_reuses_an_installed_venv(tmp_path: Path, autograder_zip: Path)
         ["bash", str(src / "setup.sh")], capture_output=True, text=True, env=env, timeout=600
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "reusing" in res.stdout and "torch already installed: 2.14.1" in res.stdout
+    assert "reusing" in res.stdout and f"torch already installed: {torch_pins()['torch']}" in res.stdout
     assert "CIFAR-10 not fetched" in res.stdout and "otter-grader" not in res.stdout
 
 

@@ -33,7 +33,7 @@ json.dump(cases, open(sys.argv[4], "w"))
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_GRADE", "PYTHONPATH"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LAB3_GRADE_ONLY", "PYTHONPATH"))}
     env.update({"LAB3_PYTHON": PYTHON, "LAB3_GRADE_ONLY": " ".join(CI_TAGS)})
     return env
 

@@ -4,9 +4,9 @@ Otter executes the entry notebook ``Lab3.ipynb`` (from ``files/``) and the bridg
 their test cases look up the results of the Lab 3 grading engine, which runs once per submission.
 """
 
-import os
-
 from otter.run.run_autograder import main
 
+from autograder.settings import value
+
 if __name__ == "__main__":
-    main(os.environ.get("LAB3_AUTOGRADER_ROOT", "/autograder"))
+    main(str(value("LAB3_AUTOGRADER_ROOT")))

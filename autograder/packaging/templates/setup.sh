@@ -28,7 +28,7 @@ fi
 
 LAB3_HOME="${LAB3_HOME:-/opt/lab3}"
 VENV="$LAB3_HOME/venv"
-TORCH_PINS="torch==2.14.1 torchvision==0.29.1"
+TORCH_PINS=(-r "$HERE/requirements.torch.txt")  # the torch / torchvision pin (lab3 build writes it)
 WHEELHOUSE="${LAB3_WHEELHOUSE:-}"
 if [ -z "$WHEELHOUSE" ] && [ -d "$HERE/wheelhouse" ]; then WHEELHOUSE="$HERE/wheelhouse"; fi
 if [ -z "${LAB3_WITH_OTTER:-}" ]; then
@@ -70,26 +70,29 @@ fi
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 
 # 2. torch (CPU build) and torchvision
-if "$VENV/bin/python" -c 'import torch, torchvision, sys
-sys.exit(not (torch.__version__.split("+")[0] == "2.14.1" and torchvision.__version__.split("+")[0] == "0.29.1"))' 2>/dev/null
+if "$VENV/bin/python" - "$HERE/requirements.torch.txt" 2>/dev/null <<'PYEOF'
+import sys
+pins = [line.split("#")[0].strip().split("==") for line in open(sys.argv[1])]
+sys.exit(not all(__import__(name).__version__.split("+")[0] == version for name, version in filter(any, pins)))
+PYEOF
 then
   log "torch already installed: $("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
 elif [ -n "$WHEELHOUSE" ]; then
   log "installing torch from the wheelhouse $WHEELHOUSE"
-  "${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" $TORCH_PINS
+  "${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" "${TORCH_PINS[@]}"
 elif [ -n "${LAB3_TORCH_INDEX_URL:-}" ]; then
   log "installing the CPU build of torch from LAB3_TORCH_INDEX_URL"
-  "${PIP[@]}" --index-url "$LAB3_TORCH_INDEX_URL" "${EXTRA[@]}" $TORCH_PINS
+  "${PIP[@]}" --index-url "$LAB3_TORCH_INDEX_URL" "${EXTRA[@]}" "${TORCH_PINS[@]}"
 else
   log "WARNING: LAB3_TORCH_INDEX_URL not set: installing torch from the default index (on Linux the CUDA build)"
-  "${PIP[@]}" "${EXTRA[@]}" $TORCH_PINS
+  "${PIP[@]}" "${EXTRA[@]}" "${TORCH_PINS[@]}"
 fi
 
 # 3. the grading requirements (torch pins repeated so pip never swaps the build)
-"${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" -r "$HERE/requirements.txt" $TORCH_PINS
+"${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" -r "$HERE/requirements.txt" "${TORCH_PINS[@]}"
 if [ "$LAB3_WITH_OTTER" = 1 ]; then
   log "installing otter-grader (otter grade image)"
-  "${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" -r "$HERE/requirements.otter.txt" $TORCH_PINS
+  "${PIP[@]}" "${PIP_SRC[@]}" "${EXTRA[@]}" -r "$HERE/requirements.otter.txt" "${TORCH_PINS[@]}"
 fi
 "$VENV/bin/python" -c 'import torch; print("[lab3 setup] torch", torch.__version__, "CUDA build:", torch.version.cuda)'
 
