@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from autograder.engine.options import DEFAULT_TIMEOUT_SCALE
+from autograder.outdir import OutDir, SubmissionOut
 
 
 def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,101 +69,83 @@ def _usage(msg: str) -> int:
 
 
 def internal_error_line(error: str, out: Path) -> str:
-    return f"internal error: {error} (details: {out / 'instructor' / 'log.txt'})"
+    return f"internal error: {error} (details: {SubmissionOut(out).log_txt})"
 
 
 def run_grade(args: argparse.Namespace) -> int:
+    """``lab3 grade``: the arguments become one :class:`~autograder.engine.request.GradeRequest` (validated,
+    every path absolute), then one submission or the batch is graded from it."""
     from autograder.engine import isolation
-    from autograder.engine.manifest import ALLOWED_TAGS
+    from autograder.engine.request import GradeRequest, RequestError
 
-    submission, batch = getattr(args, "submission", None), getattr(args, "batch", None)
-    if (submission is None) == (batch is None):
-        return _usage("give either SUBMISSION or --batch DIR (not both)")
-    only = list(args.only or [])
-    bad = [t for t in only if t not in ALLOWED_TAGS]
-    if bad:
-        return _usage(f"unknown tag(s) {bad}; known tags: {', '.join(sorted(ALLOWED_TAGS))}")
-    if args.timeout_scale <= 0:
-        return _usage("--timeout-scale must be positive")
-    out = args.out.expanduser().absolute()  # the engine resolves again; printed paths match what it wrote
+    try:
+        request = GradeRequest.from_args(args)
+    except RequestError as exc:
+        return _usage(str(exc))
     iso = isolation.detect()
     if iso.off:
         print("note: sandbox protections OFF: " + "; ".join(iso.off), file=sys.stderr)
-    if batch is not None:
-        from autograder.engine.batch import grade_batch, parse_shard, submission_entries
-
-        if not batch.is_dir():
-            return _usage(f"--batch {batch}: not a folder")
-        try:
-            shard = parse_shard(args.shard)
-        except ValueError as exc:
-            return _usage(str(exc))
-        known = {sid for sid, _ in submission_entries(batch)}
-        unknown = [x for x in getattr(args, "regrade", None) or [] if x not in known]
-        if unknown:
-            return _usage(f"--regrade: no submission {', '.join(unknown)} in {batch}")
-        if getattr(args, "roster", None) is not None:
-            from autograder.gradebook import roster
-
-            try:
-                roster.keep(out, args.roster)
-            except roster.RosterError as exc:
-                return _usage(str(exc))
-        results = grade_batch(
-            batch,
-            out,
-            jobs=args.jobs,
-            only_tags=only or None,
-            shard=shard,
-            force=args.force,
-            timeout_scale=args.timeout_scale,
-            release=args.release,
-            reason=getattr(args, "reason", None),
-            regrade=getattr(args, "regrade", None),
-        )
-        return _report_batch(results, out)
-    if args.shard or args.force or args.jobs != 1 or any(getattr(args, k, None) for k in ("roster", "reason",
-                                                                                          "regrade")):
+    if request.is_batch:
+        return _run_batch(request)
+    if request.batch_only_options():
         print("note: -j, --shard, --force, --regrade, --roster and --reason apply to --batch only", file=sys.stderr)
-    if not submission.exists():
+    submission = args.submission  # as the user wrote it, in the messages
+    if not request.submission.exists():
         return _usage(f"{submission}: no such file or folder")
     from autograder.engine.submission import entry_problem
 
-    problem = entry_problem(submission)  # the batch's rule too
+    problem = entry_problem(request.submission)  # the batch's rule too
     if problem:
         return _usage(f"{submission}: not a submission: {problem}")
-    from autograder.engine.grade import grade_submission
+    from autograder.engine.grade import grade_request
     from autograder.reports import table
 
-    result = grade_submission(
-        submission, out, only_tags=only or None, release=args.release, timeout_scale=args.timeout_scale
-    )
+    result = grade_request(request)
+    files = SubmissionOut(request.out)
     print(table(result))
     for note in result.notes:
         print(f"note: {note}")
-    print(f"wrote {out / 'results.json'} and {out / 'feedback.md'}")
+    print(f"wrote {files.results_json} and {files.feedback_md}")
     if result.status == "error":
-        print(internal_error_line(result.error, out), file=sys.stderr)
+        print(internal_error_line(result.error, request.out), file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_GRADED
 
 
+def _run_batch(request) -> int:
+    from autograder.engine.batch import grade_batch_request, submission_entries
+
+    batch, out = request.batch, request.out
+    if not batch.is_dir():
+        return _usage(f"--batch {batch}: not a folder")
+    known = {sid for sid, _ in submission_entries(batch)}
+    unknown = [x for x in request.regrade if x not in known]
+    if unknown:
+        return _usage(f"--regrade: no submission {', '.join(unknown)} in {batch}")
+    if request.roster is not None:
+        from autograder.gradebook import roster
+
+        try:
+            roster.keep(out, request.roster)
+        except roster.RosterError as exc:
+            return _usage(str(exc))
+    return _report_batch(grade_batch_request(request), out)
+
+
 def _report_batch(results, out: Path) -> int:
     """The score table of a batch; names what was not graded or skipped; exit 3 if anything was not graded."""
-    from autograder.engine.batch import skipped_entries_file
-
+    files = OutDir(out)
     width = max([len(r.submission) for r in results] + [10])
     for r in results:
         shown = "NOT GRADED (internal error)" if r.status == "error" else f"{r.score:>6g} / {r.max_score:g}"
         extra = "  (whole-run time limit)" if r.status == "timeout" else ""
         print(f"{r.submission:<{width}}  {shown}{extra}")
     failed = [r for r in results if r.status == "error"]
-    skipped = skipped_entries_file(out).read_text().split("\n") if skipped_entries_file(out).exists() else []
-    skipped = [s for s in skipped if s]
+    skipped = files.load_skipped()
     for name in skipped:
         print(f"skipped: {name}")
     print(f"{len(results)} submission(s), {len(failed)} not graded, {len(skipped)} skipped; "
-          f"wrote {out / 'grades.csv'}, {out / 'final.csv'}, {out / 'report.html'} and {out / 'answers.html'}")
+          f"wrote {files.grades_csv}, {files.final_csv}, {files.report_html} and {files.answers_html}")
     from autograder.gradebook.history import last_run
 
     run = last_run(out)

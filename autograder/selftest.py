@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.engine.grade import REPO_ROOT, GradeResult
+from autograder.outdir import OutDir
 
 SAMPLES = REPO_ROOT / "examples" / "submissions"
 EXPECTED = REPO_ROOT / "examples" / "expected.json"  # beside the generated samples, never rewritten by the build
@@ -99,11 +100,12 @@ def grade_samples(samples: Path, out: Path, jobs: int) -> dict[str, GradeResult]
 def load_batch(out: Path) -> dict[str, GradeResult]:
     from autograder.engine.batch import load_result
 
+    files = OutDir(out)
     results = {}
-    for path in sorted(Path(out).glob("*/instructor/result.json")):
-        r = load_result(path)
+    for sid in files.graded_ids():
+        r = load_result(files.submission(sid).result_json)
         if r is not None:
-            results[path.parent.parent.name] = r
+            results[sid] = r
     return results
 
 

@@ -4,15 +4,23 @@ Public API::
 
     from autograder.engine import grade_submission, grade_batch
     result = grade_submission(Path("sub.zip"), Path("out/"), only_tags=["mha"])   # -> GradeResult
+    results = grade_batch(Path("class/"), Path("out/"), jobs=2)                    # -> [GradeResult]
+
+Both build a :class:`GradeRequest` (validated once, every path absolute) and grade it; ``grade_request`` and
+``autograder.engine.batch.grade_batch_request`` take one built elsewhere (``lab3 grade``, the Gradescope entry).
 """
 
 from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout, SubmissionError
-from autograder.engine.grade import GradeResult, TestResult, grade_submission
+from autograder.engine.grade import GradeResult, TestResult, grade_request, grade_submission
+from autograder.engine.request import GradeRequest, RequestError
 
 __all__ = [
     "GradeResult",
     "TestResult",
     "grade_submission",
+    "grade_request",
+    "GradeRequest",
+    "RequestError",
     "grade_batch",
     "StudentError",
     "StudentTimeout",

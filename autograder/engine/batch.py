@@ -19,23 +19,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from autograder.engine.grade import GradeResult, TestResult, grade_submission
-from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, absolute
+from autograder.engine.grade import GradeResult, TestResult, grade_request
+from autograder.engine.options import DEFAULT_TIMEOUT_SCALE
+from autograder.engine.request import GradeRequest, RequestError, parse_shard  # noqa: F401 (parse_shard: re-exported)
 from autograder.engine.submission import entry_problem
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise ValueError(f"--shard must look like i/n with 1 <= i <= n (got {text!r})")
-    return int(m.group(1)), int(m.group(2))
-
-
-def skipped_entries_file(out: Path) -> Path:
-    """``OUT/skipped.txt``: one line per entry of the batch folder that is not a submission."""
-    return Path(out) / "skipped.txt"
+from autograder.outdir import OutDir, SubmissionOut
 
 
 def _listing(batch_dir: Path, out: Path | None) -> list[tuple[Path, str]]:
@@ -55,7 +43,7 @@ def submission_entries(batch_dir: Path, out: Path | None = None) -> list[tuple[s
     """(id, path) for each submission in ``batch_dir``, sorted by name; ids are unique and filesystem-safe, and
     never the name of a folder the batch itself writes (``answers``, ``history``: such a student is ``-2``)."""
     entries = []
-    used: set[str] = {"answers", "history"}
+    used: set[str] = set(OutDir.RESERVED)
     for p, why in _listing(batch_dir, out):
         if why:
             continue
@@ -101,8 +89,9 @@ def _failed_result(sid: str, out: Path, exc: BaseException, manifest: dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     write_results(res, out)
     write_feedback(res, out)
-    (out / "instructor").mkdir(exist_ok=True)
-    (out / "instructor" / "batch_error.txt").write_text("".join(traceback.format_exception(exc)))
+    files = SubmissionOut(out)
+    files.instructor.mkdir(exist_ok=True)
+    files.batch_error.write_text("".join(traceback.format_exception(exc)))
     return res
 
 
@@ -119,9 +108,25 @@ def grade_batch(
     progress: bool = True,
     reason: str | None = None,
     regrade: list[str] | None = None,
-    **kwargs: Any,
+    graders: Path | None = None,
+    manifest: Path | None = None,
+    session_timeout: float | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> list[GradeResult]:
     """Grade every submission of ``batch_dir`` into ``out``; returns the results of this shard.
+
+    The Python API's door: the arguments become a :class:`~autograder.engine.request.GradeRequest` (every
+    path made absolute there, once), graded by :func:`grade_batch_request`.
+    """
+    return grade_batch_request(GradeRequest(
+        out=out, batch=batch_dir, jobs=jobs, only_tags=tuple(only_tags or ()), shard=shard, force=force,
+        timeout_scale=timeout_scale, release=release, reason=reason, regrade=tuple(regrade or ()),
+        graders=graders, manifest=manifest, session_timeout=session_timeout, limits=limits or {}),
+        progress=progress)
+
+
+def grade_batch_request(request: GradeRequest, *, progress: bool = True) -> list[GradeResult]:
+    """Grade every submission of ``request.batch`` into ``request.out``; returns the results of this shard.
 
     A submission already graded in ``out`` is kept unless ``force`` (or its id is in ``regrade``); one whose
     grading failed
@@ -131,24 +136,23 @@ def grade_batch(
     """
     from autograder.gradebook import history
 
-    batch_dir, out = absolute(batch_dir), absolute(out)
-    release = absolute(release) if release else None
+    if request.batch is None:
+        raise RequestError("grade_batch_request grades a batch: give batch=DIR")
+    batch_dir, out, jobs = request.batch, request.out, request.jobs
+    files = OutDir(out)
     out.mkdir(parents=True, exist_ok=True)
     entries = submission_entries(batch_dir, out)
-    skipped = skipped_entries(batch_dir, out)
-    skipped_entries_file(out).write_text("".join(f"{line}\n" for line in skipped))
-    if shard:
-        i, n = shard
+    files.write_skipped(skipped_entries(batch_dir, out))
+    if request.shard:
+        i, n = request.shard
         entries = [e for k, e in enumerate(entries) if k % n == i - 1]
-    jobs = max(1, int(jobs))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     results: dict[str, GradeResult] = {}
     todo = []
     for sid, path in entries:
-        done = out / sid / "instructor" / "result.json"
-        again = force or sid in (regrade or [])
-        if not again and (out / sid / "results.json").exists() and done.exists():
-            prev = load_result(done)
+        again = request.force or sid in request.regrade
+        if not again and files.submission(sid).has_result():
+            prev = load_result(files.submission(sid).result_json)
             if prev is not None and prev.status != "error":
                 prev.submission = sid
                 results[sid] = prev
@@ -159,15 +163,7 @@ def grade_batch(
 
     def one(sid: str, path: Path) -> GradeResult:
         try:
-            return grade_submission(
-                path,
-                out / sid,
-                only_tags=only_tags,
-                release=release,
-                timeout_scale=timeout_scale,
-                threads=threads,
-                **kwargs,
-            )
+            return grade_request(request.for_entry(path, out / sid, threads=threads))
         except Exception as exc:  # noqa: BLE001 - one submission's failure never touches another
             return _failed_result(sid, out / sid, exc, None)
 
@@ -192,6 +188,7 @@ def grade_batch(
     from autograder.gradebook.class_outputs import write_batch_reports
 
     write_batch_reports(out, wall_s=time.monotonic() - t0, jobs=jobs)
-    history.record_run(out, regraded=[sid for sid, _ in todo], before=before, force=force, reason=reason,
-                       only_tags=only_tags, shard=shard, manifest=kwargs.get("manifest"))
+    history.record_run(out, regraded=[sid for sid, _ in todo], before=before, force=request.force,
+                       reason=request.reason, only_tags=list(request.only_tags) or None, shard=request.shard,
+                       manifest=request.manifest)
     return [results[sid] for sid, _ in entries if sid in results]

@@ -22,11 +22,13 @@ from typing import Any
 
 from autograder.engine import isolation
 from autograder.engine.errors import GradingFault, SubmissionError
-from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, SessionOptions, absolute
+from autograder.engine.options import DEFAULT_TIMEOUT_SCALE, SessionOptions
 from autograder.engine.records import RecordKind, of_kind, read_records
+from autograder.engine.request import GradeRequest, RequestError
 from autograder.engine.staging import default_release, stage
 from autograder.engine.submission import Submission, read_submission
 from autograder.layout import GRADED_MODULES, PACKAGE_PARENT
+from autograder.outdir import SubmissionOut
 from autograder.settings import raw
 
 REPO_ROOT = PACKAGE_PARENT
@@ -190,17 +192,32 @@ def grade_submission(
 ) -> GradeResult:
     """Grade one submission (folder or zip) into ``out`` (results.json, feedback.md, instructor/).
 
-    Every path may be relative to the caller's folder: it is made absolute here, once. When the trusted
-    side fails (:class:`~autograder.engine.errors.GradingFault` or any other exception) the result has
-    ``status == "error"`` and ``results.json`` says that grading failed; it is never a score.
+    The Python API's door: the arguments become a :class:`~autograder.engine.request.GradeRequest` (every
+    path made absolute there, once, relative ones against the caller's folder; a bad tag or limit raises
+    :class:`~autograder.engine.request.RequestError`), graded by :func:`grade_request`.
+    """
+    return grade_request(GradeRequest(
+        out=out, submission=submission, only_tags=tuple(only_tags or ()), release=release, graders=graders,
+        manifest=manifest, timeout_scale=timeout_scale, threads=threads, session_timeout=session_timeout,
+        limits=limits or {}))
+
+
+def grade_request(request: GradeRequest) -> GradeResult:
+    """Grade ``request.submission`` into ``request.out`` (results.json, feedback.md, instructor/).
+
+    When the trusted side fails (:class:`~autograder.engine.errors.GradingFault` or any other exception) the
+    result has ``status == "error"`` and ``results.json`` says that grading failed; it is never a score.
     """
     from autograder.engine import manifest as manifest_mod
 
+    if request.submission is None:
+        raise RequestError("grade_request grades one submission: use autograder.engine.batch for --batch")
     t0 = time.monotonic()
-    submission, out = absolute(submission), absolute(out)
-    graders = absolute(graders) if graders else manifest_mod.GRADERS_DIR
-    manifest_path = absolute(manifest) if manifest else manifest_mod.MANIFEST_PATH
-    release = absolute(release) if release else default_release(REPO_ROOT)
+    submission, out = request.submission, request.out
+    graders = request.graders or manifest_mod.GRADERS_DIR
+    manifest_path = request.manifest or manifest_mod.MANIFEST_PATH
+    release = request.release or default_release(REPO_ROOT)
+    only_tags = list(request.only_tags) or None
     instr = _prepare_out(out)
     log_lines: list[str] = [f"submission: {submission}", f"out: {out}", f"release: {release}"]
     run = _Run(submission=submission, out=out, instr=instr, log=log_lines)
@@ -209,7 +226,8 @@ def grade_submission(
         man = _load_manifest(manifest_path, graders, log_lines)
         run.manifest = man
         _grade(run, graders=graders, manifest_path=manifest_path, release=release, only_tags=only_tags,
-               timeout_scale=timeout_scale, threads=threads, session_timeout=session_timeout, limits=limits)
+               timeout_scale=request.timeout_scale, threads=request.threads,
+               session_timeout=request.session_timeout, limits=request.limits)
         tests = score(man, run.records, gpu=run.gpu, only_tags=only_tags, missing_note=run.missing_note)
         _check_complete(run, tests)
     except Exception as exc:  # noqa: BLE001 - a fault of the trusted side is reported, never scored
@@ -271,16 +289,17 @@ class _Run:
 
 
 def _prepare_out(out: Path) -> Path:
+    files = SubmissionOut(out)
     out.mkdir(parents=True, exist_ok=True)
-    instr = out / "instructor"
+    instr = files.instructor
     if instr.exists():
         shutil.rmtree(instr)
     instr.mkdir()
     if os.geteuid() == 0:
         os.chmod(out, 0o700)
         os.chmod(instr, 0o700)
-    for stale in ("results.json", "feedback.md"):
-        (out / stale).unlink(missing_ok=True)
+    for stale in (files.results_json, files.feedback_md):
+        stale.unlink(missing_ok=True)
     return instr
 
 
@@ -338,7 +357,7 @@ def _grade(
         options = SessionOptions(
             graders=graders,
             staging=staged.root,
-            records=run.instr / "records.jsonl",
+            records=SubmissionOut(run.out).records,
             log_dir=run.instr,
             graded=GRADED_MODULES,
             missing=tuple(staged.missing),
@@ -352,7 +371,7 @@ def _grade(
         if iso.root and not iso.namespaces and iso.uid is not None:
             run.log.extend(_protect_by_permissions(list(options.hide)))
         budget = session_timeout or (600.0 * timeout_scale)
-        session = run_session(options.write(run.instr / "config.json"), run.instr, budget)
+        session = run_session(options.write(SubmissionOut(run.out).session_config), run.instr, budget)
         run.log.append(f"session: {session.describe()}")
         run.records = read_records(options.records)
         header = next(iter(of_kind(run.records, RecordKind.HEADER)), None)
@@ -409,10 +428,11 @@ def _write_outputs(result: GradeResult, out: Path, instr: Path, log_lines: list[
     from autograder.reports import write_feedback, write_results
     from autograder.reports.per_submission import atomic_write
 
-    (instr / "log.txt").write_text("\n".join(log_lines) + "\n")
+    files = SubmissionOut(out)
+    files.log_txt.write_text("\n".join(log_lines) + "\n")
     write_results(result, out)
     write_feedback(result, out)
-    atomic_write(instr / "result.json", json.dumps(result.to_dict(), indent=1, default=str) + "\n")
+    atomic_write(files.result_json, json.dumps(result.to_dict(), indent=1, default=str) + "\n")
 
 
 @dataclass(frozen=True)
