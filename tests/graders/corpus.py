@@ -9,6 +9,7 @@ Each area keeps its cases in ``tests/graders/cases_<area>.py`` as two lists, ``M
 from __future__ import annotations
 
 import importlib.util
+import os
 import pkgutil
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -84,13 +85,16 @@ def solution_modules() -> dict[str, str]:
 
 
 def grade_variants(variants: dict[str, tuple[dict[str, str], tuple[str, ...]]], workdir: Path, jobs: int = 2):
-    """Grade ``{name: (modules, tags)}`` with the engine; returns ``{name: GradeResult}``."""
+    """Grade ``{name: (modules, tags)}`` with the engine, ``jobs`` at a time, each with its share of the CPUs
+    (as ``lab3 grade --batch -j`` splits them); returns ``{name: GradeResult}``."""
     from autograder.engine import grade_submission
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
 
     def one(item):
         name, (modules, tags) = item
         sub = write_submission(modules, workdir / "submissions" / name)
-        return name, grade_submission(sub, workdir / "out" / name, only_tags=list(tags))
+        return name, grade_submission(sub, workdir / "out" / name, only_tags=list(tags), threads=threads)
 
     with ThreadPoolExecutor(jobs) as pool:
         return dict(pool.map(one, variants.items()))
