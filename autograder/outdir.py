@@ -9,6 +9,7 @@ loads the grader's own records through them; no other module spells a file name 
     DIR/instructor/result.json    the whole result, per test (what every batch file is rebuilt from)
     DIR/instructor/log.txt        the grading log (instructor only); records.jsonl, config.json,
                                   session.out.txt, batch_error.txt, entry_error.txt beside it
+    DIR/entry.log                 what the Gradescope entry printed (the otter bridge's run)
     OUT/<id>/                     one SubmissionOut per graded submission
     OUT/skipped.txt               entries of the batch folder that are not submissions, one per line
     OUT/grades.csv  OUT/report.html  OUT/answers.html (+ OUT/answers/figures/)
@@ -81,6 +82,11 @@ class SubmissionOut:
     @property
     def entry_error(self) -> Path:
         return self.instructor / "entry_error.txt"
+
+    @property
+    def entry_log(self) -> Path:
+        """What the Gradescope entry printed when the otter bridge ran it."""
+        return self.root / "entry.log"
 
     def has_result(self) -> bool:
         """Both the student's ``results.json`` and the instructor's ``result.json`` are there."""

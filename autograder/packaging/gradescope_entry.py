@@ -26,9 +26,13 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from autograder.outdir import SubmissionOut
 from autograder.settings import value
+
+if TYPE_CHECKING:
+    from autograder.engine.request import GradeRequest
 
 
 def only_tags_from_env() -> list[str]:
@@ -78,6 +82,19 @@ class AutograderFailure(RuntimeError):
     """Grading failed on the trusted side: Gradescope must show a failed autograder, not a score."""
 
 
+def request_from_settings(submission: Path, out: Path, only_tags: list[str] | None = None) -> GradeRequest:
+    """The Gradescope door (the otter bridge runs it too): the request from the entry's arguments and the
+    grading settings (``LAB3_SESSION_TIMEOUT``, ``LAB3_TIMEOUT_SCALE``), validated once; a bad value raises
+    ``ValueError`` (:class:`~autograder.engine.request.RequestError` for a bad tag or a non-positive number)."""
+    from autograder.engine.options import DEFAULT_TIMEOUT_SCALE
+    from autograder.engine.request import GradeRequest
+
+    scale = value("LAB3_TIMEOUT_SCALE")
+    return GradeRequest(out=out, submission=submission, only_tags=tuple(only_tags or ()),
+                        session_timeout=value("LAB3_SESSION_TIMEOUT"),
+                        timeout_scale=DEFAULT_TIMEOUT_SCALE if scale is None else scale)
+
+
 def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | None = None) -> dict[str, Any]:
     """Grade ``submission`` into ``out`` with the engine and write the validated ``results``.
 
@@ -87,20 +104,17 @@ def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | Non
     which is how the platform shows a failed autograder, instead of a quiet 0.
     """
     results.unlink(missing_ok=True)  # never a stale or placeholder score
+    files = SubmissionOut(out)
     try:
-        from autograder.engine.grade import grade_submission
+        from autograder.engine.grade import grade_request
 
-        kwargs: dict[str, Any] = {}
-        if value("LAB3_SESSION_TIMEOUT") is not None:
-            kwargs["session_timeout"] = value("LAB3_SESSION_TIMEOUT")
-        if value("LAB3_TIMEOUT_SCALE") is not None:
-            kwargs["timeout_scale"] = value("LAB3_TIMEOUT_SCALE")
-        if not submission.exists():
+        request = request_from_settings(submission, out, only_tags)  # a bad setting: the autograder's failure
+        if not request.submission.exists():
             raise FileNotFoundError(f"no submission folder at {submission}")
-        result = grade_submission(submission, out, only_tags=only_tags or None, **kwargs)
+        result = grade_request(request)
         if result.status == "error":
-            raise AutograderFailure(f"internal error: {result.error} (details: {out / 'instructor' / 'log.txt'})")
-        data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+            raise AutograderFailure(f"internal error: {result.error} (details: {files.log_txt})")
+        data = files.load_results_json()
         problems = validate(data)
         if problems:
             raise AutograderFailure("the engine wrote an invalid results.json: " + "; ".join(problems))
@@ -109,8 +123,8 @@ def grade(submission: Path, results: Path, out: Path, only_tags: list[str] | Non
     except Exception as exc:  # noqa: BLE001 - any other failure is the autograder's, never the student's
         trace = traceback.format_exc()
         try:
-            (out / "instructor").mkdir(parents=True, exist_ok=True)
-            (out / "instructor" / "entry_error.txt").write_text(trace)
+            files.instructor.mkdir(parents=True, exist_ok=True)
+            files.entry_error.write_text(trace)
         except OSError:
             pass
         raise AutograderFailure(f"internal error: {type(exc).__name__}: {exc}\n{trace}") from exc
@@ -128,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="engine output folder; default ROOT/results/lab3")
     ap.add_argument("--only", nargs="+", metavar="TAG", help="grade only these tags ($LAB3_GRADE_ONLY)")
     args = ap.parse_args(argv)
-    results = args.results or args.root / "results" / "results.json"
+    results = args.results or SubmissionOut(args.root / "results").results_json  # Gradescope's results.json
     try:
         data = grade(args.submission or args.root / "submission", results,
                      args.out or args.root / "results" / "lab3", args.only or only_tags_from_env())

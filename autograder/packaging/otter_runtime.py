@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.layout import PACKAGE_PARENT
+from autograder.outdir import SubmissionOut
 from autograder.settings import raw, value
 
 PAYLOAD = PACKAGE_PARENT
@@ -95,9 +96,11 @@ def _hide_payload_copy(submission: Path) -> None:
 
 
 def _run_engine() -> dict[str, Any]:
+    """Grade the student's files once with the Gradescope entry (which builds and validates the request,
+    :func:`autograder.packaging.gradescope_entry.request_from_settings`), in a subprocess."""
     submission = AG_ROOT / "submission"
-    out = AG_ROOT / "results" / "lab3_otter"
-    result_file = out / "instructor" / "result.json"
+    files = SubmissionOut(AG_ROOT / "results" / "lab3_otter")
+    out, result_file = files.root, files.result_json
     if result_file.exists():  # graded earlier in this container / otter run
         return json.loads(result_file.read_text(encoding="utf-8"))
     _hide_payload_copy(submission)
@@ -111,10 +114,10 @@ def _run_engine() -> dict[str, Any]:
     try:
         copy = student_copy(submission, tmp / "submission")
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / "entry.log", "wb") as log:
+        with open(files.entry_log, "wb") as log:
             proc = subprocess.Popen(
                 [python, "-m", "autograder.packaging.gradescope_entry", "--root", str(AG_ROOT),
-                 "--submission", str(copy), "--out", str(out), "--results", str(out / "results.json")],
+                 "--submission", str(copy), "--out", str(out), "--results", str(files.results_json)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(PAYLOAD),
                 start_new_session=True,
             )
