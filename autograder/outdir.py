@@ -24,6 +24,11 @@ from pathlib import Path
 from typing import Any
 
 
+def _file(*parts: str) -> property:
+    """A read-only attribute: the path ``root / parts...``."""
+    return property(lambda self: self.root.joinpath(*parts))
+
+
 @dataclass(frozen=True)
 class SubmissionOut:
     """The output folder of one graded submission (``root`` as given; callers make it absolute)."""
@@ -39,54 +44,18 @@ class SubmissionOut:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 
-    @property
-    def results_json(self) -> Path:
-        return self.root / self.RESULTS
-
-    @property
-    def feedback_md(self) -> Path:
-        return self.root / self.FEEDBACK
-
-    @property
-    def written_feedback_md(self) -> Path:
-        return self.root / self.WRITTEN_FEEDBACK
-
-    @property
-    def instructor(self) -> Path:
-        return self.root / self.INSTRUCTOR
-
-    @property
-    def result_json(self) -> Path:
-        return self.instructor / self.RESULT
-
-    @property
-    def log_txt(self) -> Path:
-        return self.instructor / "log.txt"
-
-    @property
-    def records(self) -> Path:
-        return self.instructor / "records.jsonl"
-
-    @property
-    def session_config(self) -> Path:
-        return self.instructor / "config.json"
-
-    @property
-    def session_log(self) -> Path:
-        return self.instructor / "session.out.txt"
-
-    @property
-    def batch_error(self) -> Path:
-        return self.instructor / "batch_error.txt"
-
-    @property
-    def entry_error(self) -> Path:
-        return self.instructor / "entry_error.txt"
-
-    @property
-    def entry_log(self) -> Path:
-        """What the Gradescope entry printed when the otter bridge ran it."""
-        return self.root / "entry.log"
+    results_json = _file(RESULTS)
+    feedback_md = _file(FEEDBACK)
+    written_feedback_md = _file(WRITTEN_FEEDBACK)
+    instructor = _file(INSTRUCTOR)
+    result_json = _file(INSTRUCTOR, RESULT)
+    log_txt = _file(INSTRUCTOR, "log.txt")
+    records = _file(INSTRUCTOR, "records.jsonl")
+    session_config = _file(INSTRUCTOR, "config.json")
+    session_log = _file(INSTRUCTOR, "session.out.txt")
+    batch_error = _file(INSTRUCTOR, "batch_error.txt")
+    entry_error = _file(INSTRUCTOR, "entry_error.txt")
+    entry_log = _file("entry.log")  # what the Gradescope entry printed when the otter bridge ran it
 
     def has_result(self) -> bool:
         """Both the student's ``results.json`` and the instructor's ``result.json`` are there."""
@@ -130,45 +99,16 @@ class OutDir:
     def submission(self, sid: str) -> SubmissionOut:
         return SubmissionOut(self.root / sid)
 
-    @property
-    def skipped_txt(self) -> Path:
-        return self.root / self.SKIPPED
-
-    @property
-    def grades_csv(self) -> Path:
-        return self.root / self.GRADES
-
-    @property
-    def report_html(self) -> Path:
-        return self.root / self.REPORT
-
-    @property
-    def answers_html(self) -> Path:
-        return self.root / self.ANSWERS
-
-    @property
-    def answers_dir(self) -> Path:
-        return self.root / self.ANSWERS_DIR
-
-    @property
-    def final_csv(self) -> Path:
-        return self.root / self.FINAL
-
-    @property
-    def canvas_csv(self) -> Path:
-        return self.root / self.CANVAS
-
-    @property
-    def manual_grades(self) -> Path:
-        return self.root / self.MANUAL_GRADES
-
-    @property
-    def roster_csv(self) -> Path:
-        return self.root / self.ROSTER
-
-    @property
-    def history(self) -> Path:
-        return self.root / self.HISTORY
+    skipped_txt = _file(SKIPPED)
+    grades_csv = _file(GRADES)
+    report_html = _file(REPORT)
+    answers_html = _file(ANSWERS)
+    answers_dir = _file(ANSWERS_DIR)
+    final_csv = _file(FINAL)
+    canvas_csv = _file(CANVAS)
+    manual_grades = _file(MANUAL_GRADES)
+    roster_csv = _file(ROSTER)
+    history = _file(HISTORY)
 
     def graded_ids(self) -> list[str]:
         """The ids of the submissions with an ``instructor/result.json``, sorted."""
