@@ -5,6 +5,11 @@ reference cycles (modules with hooks, optimizers) wait for a full garbage collec
 freed heap pages. The memory budget counts the PSS of every process, so after each step: a full ``gc.collect()``
 when the process grew by ``FULL_GC_GROWTH`` since the last one (it costs ~0.18 s with torch loaded, too
 much after every small call), else a collection of the young generations; then ``malloc_trim(0)``.
+
+Shared libraries count too: the static initialisers of torch's CUDA libraries and of triton touch ~200 MiB
+of their code and read-only data at import, pages a CPU-only run never reads again, which would stay
+mapped (and counted) for the life of the process. :func:`unmap_library_pages` drops those page-table
+entries; the pages stay in the page cache, and the few that are needed again come back on first use.
 """
 
 from __future__ import annotations
@@ -32,6 +37,52 @@ def trim_heap() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+MADV_DONTNEED = 4
+
+
+def _clean_library_ranges() -> list[tuple[int, int]]:
+    """``(start, length)`` of this process's private read-only file mappings that hold no page of their
+    own (``Anonymous: 0``: not written since loaded, e.g. not relocated): dropping their pages loses nothing."""
+    out: list[tuple[int, int]] = []
+    try:
+        with open("/proc/self/smaps") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return out
+    current: tuple[int, int] | None = None
+    for line in lines:
+        head = line.split(maxsplit=5)
+        if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
+            current = None
+            path = head[5] if len(head) > 5 else ""
+            if head[1] in ("r--p", "r-xp") and path.startswith("/") and not path.endswith("(deleted)") \
+                    and not path.startswith("/dev/"):
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                current = (lo, hi - lo)
+        elif current is not None and head[:1] == ["Anonymous:"]:
+            if head[1] == "0":
+                out.append(current)
+            current = None
+    return out
+
+
+def unmap_library_pages() -> int:
+    """Drop this process's page-table entries of clean shared-library pages (``madvise(MADV_DONTNEED)``
+    on read-only private file mappings without a page of their own); returns the bytes of address range
+    covered. The pages stay in the page cache: code that runs again is mapped back by a minor fault."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    covered = 0
+    for start, length in _clean_library_ranges():
+        if madvise(start, length, MADV_DONTNEED) == 0:
+            covered += length
+    return covered
 
 
 def _resident() -> int:

@@ -5,7 +5,9 @@ Python objects of its modules); a second import in the child would double it. So
 imports torch, freezes its heap (``gc.freeze``) and forks this zygote *before* it reads any grader or
 student file: the zygote holds nothing the student may not see. Each sandbox child is then forked from
 the zygote and shares those pages copy-on-write with the session (the memory budget counts PSS: shared pages
-once), and starts in milliseconds instead of seconds.
+once), and starts in milliseconds instead of seconds. Before the fork the session also unmaps the library pages
+that only the imports' static initialisers touched (CUDA libraries, triton: ~200 MiB counted in its PSS for
+the whole run before; :func:`autograder.child.memtrim.unmap_library_pages`).
 
 Per child the zygote forks a *launcher* that plays ``unshare --fork --kill-child``: it enters fresh
 network, PID and mount namespaces (plus a user namespace when not root), forks the child (PID 1 there),
@@ -93,7 +95,7 @@ class Zygote:
     def fork(cls) -> Zygote:
         """Fork the zygote from the current (clean) process; call before reading graders or submissions."""
         from autograder.child import main as child_module  # stdlib only; kept for the forked children
-        from autograder.child.memtrim import trim_heap
+        from autograder.child.memtrim import trim_heap, unmap_library_pages
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for stream in (sys.stdout, sys.stderr):
@@ -103,6 +105,7 @@ class Zygote:
         # and copy ~100 MB of pages into the session (they are imported modules, never garbage).
         gc.freeze()
         trim_heap()  # free heap pages go back to the OS now, instead of being shared and copied later
+        unmap_library_pages()  # what the imports' initialisers alone touched (CUDA libraries, triton)
         session = os.getpid()
         pid = os.fork()
         if pid == 0:  # the zygote
