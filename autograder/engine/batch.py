@@ -10,6 +10,7 @@ spread over machines; ``OUT/grades.csv`` and ``OUT/report.html`` are rebuilt fro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -173,7 +174,11 @@ def grade_batch_request(request: GradeRequest, *, progress: bool = True) -> list
 
         bar = tqdm(total=len(todo), desc="grading", unit="sub", dynamic_ncols=True)
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    from autograder.engine import session_server
+
+    # two or more to grade: each session forked from one warm server (torch imported once, its pages shared)
+    warm = session_server.serving() if len(todo) > 1 else contextlib.nullcontext()
+    with warm, ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(one, sid, path): sid for sid, path in todo}
         for fut in as_completed(futures):
             sid = futures[fut]
