@@ -371,7 +371,8 @@ def _grade(
         if iso.root and not iso.namespaces and iso.uid is not None:
             run.log.extend(_protect_by_permissions(list(options.hide)))
         budget = session_timeout or (600.0 * timeout_scale)
-        session = run_session(options.write(SubmissionOut(run.out).session_config), run.instr, budget)
+        files = SubmissionOut(run.out)
+        session = run_session(options.write(files.session_config), files, budget)
         run.log.append(f"session: {session.describe()}")
         run.records = read_records(options.records)
         header = next(iter(of_kind(run.records, RecordKind.HEADER)), None)
@@ -456,8 +457,10 @@ class SessionRun:
         return f"exit code {rc}"
 
 
-def run_session(options_path: Path, instr: Path, budget: float) -> SessionRun:
-    """Run ``python -m autograder.engine.session OPTIONS`` with a wall-clock ``budget`` (kills its group)."""
+def run_session(options_path: Path, files: SubmissionOut, budget: float) -> SessionRun:
+    """Run ``python -m autograder.engine.session OPTIONS`` with a wall-clock ``budget`` (kills its group); its
+    output goes to ``files.session_log``."""
+    instr = files.instructor
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(PACKAGE_PARENT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
@@ -466,9 +469,9 @@ def run_session(options_path: Path, instr: Path, budget: float) -> SessionRun:
     from autograder.engine import session_server
 
     # inside ``session_server.serving()`` (a batch, the tests): forked from a warm server, else exec
-    proc = session_server.start(options_path, instr, env, instr / "session.out.txt")
+    proc = session_server.start(options_path, instr, env, files.session_log)
     if proc is None:
-        with open(instr / "session.out.txt", "wb") as log:
+        with open(files.session_log, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "autograder.engine.session", str(options_path)],
                 stdin=subprocess.DEVNULL,
