@@ -1,5 +1,6 @@
-"""The two trust rules, read from the code: the child package imports nothing of the trusted side, and
-the trusted side never imports student code (``lab3``) into its own process."""
+"""The import rules, read from the code: the child package imports nothing of the trusted side, the
+trusted side never imports student code (``lab3``) into its own process, and no two of the grader's
+packages (nor two modules) import each other, lazy imports inside functions included."""
 
 from __future__ import annotations
 
