@@ -16,7 +16,7 @@ from autograder.outdir import OutDir
 
 
 @dataclass
-class Submission:
+class SubmissionView:
     """What the grading page shows of one submission."""
 
     id: str
@@ -33,22 +33,22 @@ class ClassView:
 
     out: Path
     questions: list[Question]
-    submissions: list[Submission]
+    submissions: list[SubmissionView]
     rows: list[dict[str, Any]]
 
     def question(self, qid: str) -> Question | None:
         """The question ``qid`` (None for an unknown id)."""
         return next((q for q in self.questions if q.id == qid), None)
 
-    def submission(self, sid: str) -> Submission | None:
+    def submission(self, sid: str) -> SubmissionView | None:
         """The submission ``sid`` (None for an unknown id)."""
         return next((s for s in self.submissions if s.id == sid), None)
 
 
-def submission_view(row: dict[str, Any], files: dict[str, list[str]]) -> Submission:
+def submission_view(row: dict[str, Any], files: dict[str, list[str]]) -> SubmissionView:
     """What the pages show of one result row (``files``: its exported figures)."""
     rep = row.get("answers") or {}
-    return Submission(
+    return SubmissionView(
         id=row["id"],
         status=str(row.get("status") or "graded"),
         notebook=bool(rep.get("notebook")) and bool(rep.get("readable")),

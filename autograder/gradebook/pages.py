@@ -11,7 +11,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from autograder.gradebook.classview import ClassView, Submission
+from autograder.gradebook.classview import ClassView, SubmissionView
 from autograder.gradebook.figures import full_size_link
 from autograder.gradebook.markdown import render
 from autograder.gradebook.questions import Question
@@ -44,7 +44,7 @@ def question_url(qid: str, start: int = 0, ungraded: bool = False) -> str:
     return f"/q/{quote(qid, safe='')}" + (f"?{query}" if query else "")
 
 
-def figures_block(q: Question, sub: Submission, prefix: str) -> str:
+def figures_block(q: Question, sub: SubmissionView, prefix: str) -> str:
     """Thumbnails (lazy) of the figures that belong to ``q``, each a link to the full-size file."""
     parts = []
     for fid in q.figures:
@@ -58,7 +58,7 @@ def figures_block(q: Question, sub: Submission, prefix: str) -> str:
     return f"<div class=figs>{''.join(parts)}</div>" if parts else ""
 
 
-def answer_block(q: Question, sub: Submission) -> str:
+def answer_block(q: Question, sub: SubmissionView) -> str:
     """A student's answer to ``q`` as Markdown (HTML disabled), or why there is none."""
     if not sub.notebook:
         return f"<p class=missing>{NO_NOTEBOOK}</p>"
@@ -80,7 +80,7 @@ def master_block(q: Question) -> str:
     return "".join(parts)
 
 
-def _grade_form(q: Question, sub: Submission, grade: dict[str, Any], token: str, start: int) -> str:
+def _grade_form(q: Question, sub: SubmissionView, grade: dict[str, Any], token: str, start: int) -> str:
     points = grade.get("points")
     value = "" if points is None else _num(points)
     checks = "".join(
@@ -105,7 +105,7 @@ def _state(grade: dict[str, Any], q: Question) -> str:
             else "<span class=state>not graded yet</span>")
 
 
-def student_block(q: Question, sub: Submission, *, prefix: str, grade: dict[str, Any] | None = None,
+def student_block(q: Question, sub: SubmissionView, *, prefix: str, grade: dict[str, Any] | None = None,
                   token: str = "", start: int = 0, editable: bool = False, anchor: bool = True) -> str:
     """One student's answer and figures for ``q``; with ``editable``, their grade form."""
     head = f"<h3>{e(sub.id)}" + (_state(grade or {}, q) if editable else "") + "</h3>"
