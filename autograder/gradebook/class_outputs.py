@@ -1,6 +1,6 @@
 """Every class-level file of a batch folder, rebuilt at once from the graded submissions in it.
 
-``grades.csv`` and ``report.html`` (:mod:`autograder.reports.batch`), ``answers.html`` with its figure files
+``grades.csv`` and ``report.html`` (:mod:`autograder.reports.per_class`), ``answers.html`` with its figure files
 (:mod:`autograder.gradebook.answers_html`), ``final.csv`` and ``canvas.csv`` (:mod:`autograder.gradebook.final`).
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from autograder.gradebook import classview
 from autograder.gradebook.answers_html import write_answers_html
 from autograder.gradebook.final import write_final
-from autograder.reports.batch import write_grades_csv, write_report_html
+from autograder.reports.per_class import write_grades_csv, write_report_html
 
 
 def write_batch_reports(

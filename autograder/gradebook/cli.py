@@ -49,7 +49,7 @@ def run_answers(args: argparse.Namespace) -> int:
         return serve(out, args.port, args.open)
     from autograder.gradebook import classview, roster
     from autograder.gradebook.final import DEFAULT_ASSIGNMENT, write_final, write_written_feedback
-    from autograder.reports.batch import write_grades_csv
+    from autograder.reports.per_class import write_grades_csv
 
     try:
         if args.roster:

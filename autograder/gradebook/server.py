@@ -71,7 +71,7 @@ class GradingApp:
         return entry
 
     def export(self) -> None:
-        from autograder.reports.batch import write_grades_csv
+        from autograder.reports.per_class import write_grades_csv
 
         table = write_final(self.out, self.view.rows, self.view.questions)
         write_grades_csv(self.out, self.view.rows, table)

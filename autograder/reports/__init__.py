@@ -1,5 +1,5 @@
 """Grading outputs: results.json / feedback.md / the terminal table per submission (:mod:`.per_submission`),
-grades.csv / report.html per batch (:mod:`.batch`)."""
+grades.csv / report.html per batch (:mod:`.per_class`)."""
 
 from autograder.reports.per_submission import (
     clean_text,

@@ -53,7 +53,7 @@ def test_feedback_lists_no_skipped_cuda_test_under_what_to_fix():
 
 
 def test_report_html_one_heading_per_section(tmp_path):
-    from autograder.reports.batch import write_report_html
+    from autograder.reports.per_class import write_report_html
 
     rows = [{"id": f"s{i}", "status": "graded", "score": s, "max_score": 3, "execution_time": 1.0, "notes": [],
              "tests": [{"id": "a::t1", "name": "t1", "score": s, "max_score": 3,
