@@ -63,11 +63,6 @@ def _start_public_tests(folder: Path) -> int:
     return pid
 
 
-def _run_public_tests(folder: Path) -> int:
-    _, status = os.waitpid(_start_public_tests(folder), 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 def flag_mistakes(workdir: Path, mistakes: list | None = None, jobs: int = 2) -> list[Flagged]:
     """Run the public tests once per mistake (or alternative), ``jobs`` runs at a time (one torch thread each)."""
     import timm  # noqa: F401  (imported once here, shared by every forked run)
@@ -97,12 +92,6 @@ def flag_mistakes(workdir: Path, mistakes: list | None = None, jobs: int = 2) ->
     return [Flagged(c, flagged=codes[c.name] == 1, exit_code=codes[c.name]) for c in cases]
 
 
-def solution_passes(workdir: Path) -> int:
-    """Exit code of the public tests on the unchanged solution (0 expected)."""
-    _write_release(workdir / "solution", build_releases(REPO_ROOT).assignments, solution_modules())
-    return _run_public_tests(workdir / "solution")
-
-
 def by_area(results: list[Flagged]) -> dict[str, tuple[int, int]]:
     """``{area: (flagged, total)}``, a mistake counted under its first tag."""
     table: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -113,30 +102,36 @@ def by_area(results: list[Flagged]) -> dict[str, tuple[int, int]]:
     return {area: (f, n) for area, (f, n) in sorted(table.items())}
 
 
-def run_isolated(which: str) -> list[dict]:
-    """``flag_mistakes`` in a fresh interpreter (forking is only safe from a process that has not run torch's
-    thread pools yet, which a pytest session may have): ``[{"name", "tags", "exit_code"}]``."""
+def run_isolated() -> dict[str, list[dict]]:
+    """The public tests on the solution, every alternative and every mistake, in one fresh interpreter
+    (forking is only safe from a process that has not run torch's thread pools yet, which a pytest session
+    may have) and one pool of runs: ``{"solution" | "alternatives" | "mistakes": [{"name", "tags",
+    "exit_code"}]}``."""
     import json
     import subprocess
 
-    proc = subprocess.run([sys.executable, __file__, "--json", which], capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, __file__, "--json"], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _everything(workdir: Path) -> dict[str, list[dict]]:
+    corpus = load_corpus()
+    solution = Mistake("solution", (), (), (), "")  # the solution itself: no change
+    groups = {"solution": [solution], "alternatives": corpus.alternatives, "mistakes": corpus.mistakes}
+    cases = [case for group in groups.values() for case in group]
+    assert len({c.name for c in cases}) == len(cases), "a name is used twice (each run has a folder of that name)"
+    results = iter(flag_mistakes(workdir, cases))
+    return {name: [{"name": r.mistake.name, "tags": list(r.mistake.tags), "exit_code": r.exit_code}
+                   for r in (next(results) for _ in group)] for name, group in groups.items()}
 
 
 def main() -> None:
     import json
     import tempfile
 
-    if len(sys.argv) == 3 and sys.argv[1] == "--json":  # for run_isolated: one JSON line
-        corpus = load_corpus()
+    if sys.argv[1:] == ["--json"]:  # for run_isolated: one JSON line
         with tempfile.TemporaryDirectory() as tmp:
-            if sys.argv[2] == "solution":
-                rows = [{"name": "solution", "tags": [], "exit_code": solution_passes(Path(tmp))}]
-            else:
-                cases = corpus.alternatives if sys.argv[2] == "alternatives" else corpus.mistakes
-                rows = [{"name": r.mistake.name, "tags": list(r.mistake.tags), "exit_code": r.exit_code}
-                        for r in flag_mistakes(Path(tmp), cases)]
-        print(json.dumps(rows))
+            print(json.dumps(_everything(Path(tmp))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         results = flag_mistakes(Path(tmp))

@@ -12,17 +12,22 @@ from public_flags import run_isolated
 pytestmark = [pytest.mark.slow]
 
 
-def test_public_checks_pass_on_the_solution():
-    assert run_isolated("solution")[0]["exit_code"] == 0
+@pytest.fixture(scope="module")
+def runs() -> dict[str, list[dict]]:
+    return run_isolated()  # one interpreter, one pool: the solution, the alternatives, the mistakes
 
 
-def test_public_checks_pass_on_correct_alternatives():
-    flagged = [f"{r['name']}: exit {r['exit_code']}" for r in run_isolated("alternatives") if r["exit_code"] != 0]
+def test_public_checks_pass_on_the_solution(runs):
+    assert runs["solution"][0]["exit_code"] == 0
+
+
+def test_public_checks_pass_on_correct_alternatives(runs):
+    flagged = [f"{r['name']}: exit {r['exit_code']}" for r in runs["alternatives"] if r["exit_code"] != 0]
     assert not flagged, f"public checks fail on correct alternative implementations: {flagged}"
 
 
-def test_public_checks_flag_most_mistakes():
-    rows = run_isolated("mistakes")
+def test_public_checks_flag_most_mistakes(runs):
+    rows = runs["mistakes"]
     broken = [f"{r['name']}: exit {r['exit_code']}" for r in rows if r["exit_code"] not in (0, 1)]
     assert not broken, broken
     table: dict[str, list[int]] = defaultdict(lambda: [0, 0])
