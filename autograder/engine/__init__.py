@@ -7,9 +7,10 @@ Public API::
     results = grade_batch(Path("class/"), Path("out/"), jobs=2)                    # -> [GradeResult]
 
 Both build a :class:`GradeRequest` (validated once, every path absolute) and grade it; ``grade_request`` and
-``autograder.engine.batch.grade_batch_request`` take one built elsewhere (``lab3 grade``, the Gradescope entry).
+``grade_batch_request`` take one built elsewhere (``lab3 grade``, the Gradescope entry).
 """
 
+from autograder.engine.batch import grade_batch, grade_batch_request
 from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout, SubmissionError
 from autograder.engine.grade import GradeResult, TestResult, grade_request, grade_submission
 from autograder.engine.request import GradeRequest, RequestError
@@ -22,15 +23,9 @@ __all__ = [
     "GradeRequest",
     "RequestError",
     "grade_batch",
+    "grade_batch_request",
     "StudentError",
     "StudentTimeout",
     "StudentCrash",
     "SubmissionError",
 ]
-
-
-def grade_batch(*args, **kwargs):
-    """See :func:`autograder.engine.batch.grade_batch`."""
-    from autograder.engine.batch import grade_batch as _grade_batch
-
-    return _grade_batch(*args, **kwargs)
