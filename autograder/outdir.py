@@ -8,7 +8,8 @@ loads the grader's own records through them; no other module spells a file name 
     DIR/written_feedback.md       the TA's points and comments on the written answers (gradebook export)
     DIR/instructor/result.json    the whole result, per test (what every batch file is rebuilt from)
     DIR/instructor/log.txt        the grading log (instructor only); records.jsonl, config.json,
-                                  session.out.txt, batch_error.txt, entry_error.txt beside it
+                                  session.out.txt, session.log, pytest.ini, child<n>.stdout.txt /
+                                  child<n>.stderr.txt, batch_error.txt, entry_error.txt beside it
     DIR/entry.log                 what the Gradescope entry printed (the otter bridge's run)
     OUT/<id>/                     one SubmissionOut per graded submission
     OUT/skipped.txt               entries of the batch folder that are not submissions, one per line
@@ -40,6 +41,14 @@ class SubmissionOut:
     WRITTEN_FEEDBACK = "written_feedback.md"
     INSTRUCTOR = "instructor"
     RESULT = "result.json"  # under instructor/
+    # written by the session itself, into its log_dir (= instructor/)
+    TRACE_LOG = "session.log"  # the session's log, full traces
+    PYTEST_INI = "pytest.ini"  # the session's own pytest configuration
+
+    @staticmethod
+    def child_log(generation: int, stream: str) -> str:
+        """The name of sandbox child ``generation``'s captured ``stream`` ("stdout" or "stderr"), in instructor/."""
+        return f"child{generation}.{stream}.txt"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -52,7 +61,8 @@ class SubmissionOut:
     log_txt = _file(INSTRUCTOR, "log.txt")
     records = _file(INSTRUCTOR, "records.jsonl")
     session_config = _file(INSTRUCTOR, "config.json")
-    session_log = _file(INSTRUCTOR, "session.out.txt")
+    session_log = _file(INSTRUCTOR, "session.out.txt")  # what the session process printed
+    trace_log = _file(INSTRUCTOR, TRACE_LOG)
     batch_error = _file(INSTRUCTOR, "batch_error.txt")
     entry_error = _file(INSTRUCTOR, "entry_error.txt")
     entry_log = _file("entry.log")  # what the Gradescope entry printed when the otter bridge ran it

@@ -28,6 +28,7 @@ from autograder.engine.errors import (
 from autograder.engine.options import SessionOptions
 from autograder.engine.records import RecordKind, append_record
 from autograder.engine.sandbox import CHILD_PRELOAD
+from autograder.outdir import SubmissionOut
 from autograder.settings import value
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -139,7 +140,7 @@ class EngineSession:
         self.sandbox = None
         self.import_failures: dict[str, StudentProblem] = {}
         self.proxy = StudentProxy(self)
-        self._log = open(self.log_dir / "session.log", "a", buffering=1)  # noqa: SIM115
+        self._log = open(self.log_dir / SubmissionOut.TRACE_LOG, "a", buffering=1)  # noqa: SIM115
 
     # ------------------------------------------------------------------------------ helpers
     def log(self, text: str) -> None:

@@ -25,6 +25,7 @@ from autograder.engine import memory
 from autograder.engine.errors import StudentCrash, StudentError, StudentTimeout
 from autograder.engine.isolation import CGroup, Isolation, unshare_command
 from autograder.engine.zygote import Launched, Zygote
+from autograder.outdir import SubmissionOut
 
 CHILD_SCRIPT = Path(__file__).resolve().parent.parent / "child" / "main.py"
 # what a sandbox child imports before it reads any student file (the zygote imports it for the children)
@@ -171,8 +172,8 @@ class Sandbox:
         self._req, self._resp = req_w, resp_r
         os.set_blocking(self._req, False)
         self._drains = [
-            _Drain(out_r, self.log_dir / f"child{gen}.stdout.txt", lim.log_kb << 10),
-            _Drain(err_r, self.log_dir / f"child{gen}.stderr.txt", lim.log_kb << 10),
+            _Drain(out_r, self.log_dir / SubmissionOut.child_log(gen, "stdout"), lim.log_kb << 10),
+            _Drain(err_r, self.log_dir / SubmissionOut.child_log(gen, "stderr"), lim.log_kb << 10),
         ]
         for d in self._drains:
             d.start()
@@ -420,7 +421,7 @@ class Sandbox:
         return StudentCrash(msg, returncode=rc, detail=f"{what}: rc={rc} oom={oom}\n{self._stderr_tail()}")
 
     def _stderr_tail(self, n: int = 2000) -> str:
-        path = self.log_dir / f"child{self.generation}.stderr.txt"
+        path = self.log_dir / SubmissionOut.child_log(self.generation, "stderr")
         try:
             return path.read_text(errors="replace")[-n:]
         except OSError:

@@ -55,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     from autograder.engine.options import SessionOptions
+    from autograder.outdir import SubmissionOut
 
     config_path = Path(argv[0])
     options = SessionOptions.read(config_path)
-    ini = options.log_dir / "pytest.ini"
+    ini = options.log_dir / SubmissionOut.PYTEST_INI
     ini.write_text("[pytest]\n")
     code = pytest.main(pytest_args(options.graders, config_path, ini))
     return 0 if int(code) in (0, 1, 5) else int(code)

@@ -143,7 +143,7 @@ def test_wire_kinds_are_spelled_only_in_the_wire_module():
 FILE_NAMES = ("results.json", "feedback.md", "written_feedback.md", "result.json", "skipped.txt", "grades.csv",
               "report.html", "answers.html", "final.csv", "canvas.csv", "manual_grades.json", "roster.csv",
               "log.txt", "records.jsonl", "batch_error.txt", "entry_error.txt", "session.out.txt", "config.json",
-              "entry.log")
+              "entry.log", "session.log")
 
 
 def test_output_file_names_are_spelled_only_in_outdir():
