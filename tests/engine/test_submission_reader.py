@@ -300,3 +300,18 @@ def test_what_lab3_submit_packs_the_reader_takes_whole(tmp_path, capsys):
     assert make_submission(lab, tmp_path / "again.zip") == 1  # what it would leave out, it refuses to pack
     assert "missing: lab3/vit.py" in capsys.readouterr().err
     assert read_submission(lab).missing == ("vit",)
+
+
+def test_the_session_gets_the_texts_read_once(read, tmp_path):
+    """The trusted session's ``student.source(module)`` is what the reader read, passed along in its options
+    (never read again from the staging copy)."""
+    from autograder.engine.options import OptionsError, SessionOptions
+
+    sub = read["duplicates"]
+    options = SessionOptions(graders=tmp_path, staging=tmp_path, records=tmp_path / "r", log_dir=tmp_path,
+                             graded=GRADED_MODULES, missing=sub.missing, sources=sub.sources())
+    back = SessionOptions.read(options.write(tmp_path / "config.json"))
+    assert back.sources == {"attention": "# lab3 attention\n", "optim": DUPLICATES["a/optim.py"]}
+    with pytest.raises(OptionsError):
+        SessionOptions(graders=tmp_path, staging=tmp_path, records=tmp_path / "r", log_dir=tmp_path,
+                       graded=GRADED_MODULES, sources={"attention": b"bytes"})
