@@ -14,7 +14,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 SST2_COPY := $(abspath ../shared/data/sst2)
 export LAB3_SST2_DIR ?= $(if $(wildcard $(SST2_COPY)/stsa.binary.train),$(SST2_COPY))
 
-.PHONY: install data build check test demo lint clean browser-test-deps
+.PHONY: install data build check test test-fast demo lint clean browser-test-deps
 
 install: $(VENV)/.installed
 
@@ -49,6 +49,10 @@ test: install data browser-test-deps
 	$(LAB3) build --check
 	$(VENV)/bin/ruff check autograder source tests benchmarks scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: every test not marked slow (no corpus, no end-to-end grading, no notebook run), ~2 min.
+test-fast: install data
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: install data
 	$(LAB3) build

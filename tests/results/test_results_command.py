@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from autograder import REPO_ROOT
 from autograder.answer_key.claims import CLAIMS, read_rows
 
@@ -16,6 +18,7 @@ def lab3(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
                           cwd=REPO_ROOT, env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.mark.slow
 def test_quick_run_of_one_experiment_writes_csv_figures_and_readme(tmp_path):
     out = tmp_path / "results"
     res = lab3("results", "--quick", "--only", "ex3_amp_accumulation", "--out", str(out),
