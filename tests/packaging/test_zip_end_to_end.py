@@ -47,24 +47,17 @@ def _rows(results: dict) -> dict[str, tuple]:
 
 @pytest.fixture(scope="module")
 def reference(submissions, tmp_path_factory) -> dict[str, dict]:
-    """``lab3 grade SUB --out D --only TAGS`` results.json per submission."""
+    """``lab3 grade SUB --out D --only TAGS`` results.json per submission (the three commands run at once)."""
+    dests = {name: tmp_path_factory.mktemp(f"ref-{name}") for name in NAMES}
+    procs = {name: subprocess.Popen([PYTHON, "-m", "autograder.cli", "grade", str(submissions[name]),
+                                     "--out", str(dests[name]), "--only", *CI_TAGS],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+             for name in NAMES}
     out = {}
-    for name in NAMES:
-        dest = tmp_path_factory.mktemp(f"ref-{name}")
-        cmd = [
-            PYTHON,
-            "-m",
-            "autograder.cli",
-            "grade",
-            str(submissions[name]),
-            "--out",
-            str(dest),
-            "--only",
-            *CI_TAGS,
-        ]
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), timeout=600)
-        assert res.returncode == 0, res.stdout + res.stderr
-        out[name] = json.loads((dest / "results.json").read_text())
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stdout + stderr
+        out[name] = json.loads((dests[name] / "results.json").read_text())
     assert out["solution"]["score"] > 0 and out["solution"]["score"] == sum(
         t["max_score"] for t in out["solution"]["tests"]
     )
