@@ -32,7 +32,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from autograder.engine.zygote import _STATUS, Launched
+from autograder.engine.zygote import _STATUS, Launched, request_fork
 
 # what each session imports before it forks its zygote (``plugin.PRELOAD``), less what pytest must import
 # itself to rewrite its assertions: the engine plugin, and timm (it imports anyio, a pytest plugin; imported
@@ -61,18 +61,8 @@ class _Server:
             try:
                 if self.proc is None:
                     self._launch(env)
-                status_r, status_w = os.pipe()
-                try:
-                    self.sock.settimeout(READY_TIMEOUT_S)
-                    request = {"config": str(config), "cwd": str(cwd), "env": env, "log": str(log)}
-                    socket.send_fds(self.sock, [json.dumps(request).encode()], [status_w])
-                    answer = self.sock.recv(4096)
-                finally:
-                    os.close(status_w)
-                if not answer:
-                    os.close(status_r)
-                    raise OSError("the session server is gone")
-                return Launched(int(json.loads(answer)["pid"]), status_r)
+                request = {"config": str(config), "cwd": str(cwd), "env": env, "log": str(log)}
+                return request_fork(self.sock, request, [], READY_TIMEOUT_S, "the session server")
             except (OSError, ValueError, KeyError):
                 self.broken = True
                 self._stop()

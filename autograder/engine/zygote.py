@@ -85,6 +85,26 @@ class Launched:
             os.close(self._status_fd)
 
 
+def request_fork(sock: socket.socket, request: dict, fds: list[int], timeout: float, server: str) -> Launched:
+    """Ask a fork server (this zygote, or :mod:`autograder.engine.session_server`) for a process: send
+    ``request`` with ``fds`` and the write end of a status pipe, read back its pid. Raises ``OSError`` when
+    the server is gone or does not answer within ``timeout``."""
+    status_r, status_w = os.pipe()
+    try:
+        sock.settimeout(timeout)
+        socket.send_fds(sock, [json.dumps(request).encode()], [*fds, status_w])
+        answer = sock.recv(4096)
+    except OSError:
+        os.close(status_r)
+        raise
+    finally:
+        os.close(status_w)
+    if not answer:
+        os.close(status_r)
+        raise OSError(f"{server} is gone")
+    return Launched(int(json.loads(answer)["pid"]), status_r)
+
+
 class Zygote:
     """Fork server started from the grading session (trusted side)."""
 
@@ -120,20 +140,7 @@ class Zygote:
     def spawn(self, request: dict, fds: list[int]) -> Launched:
         """Fork a sandbox child; ``fds``: its request-read, response-write, stdout and stderr ends (the
         caller closes its copies). Raises ``OSError`` when the zygote is gone or does not answer."""
-        status_r, status_w = os.pipe()
-        try:
-            self.sock.settimeout(SPAWN_TIMEOUT_S)
-            socket.send_fds(self.sock, [json.dumps(request).encode()], [*fds, status_w])
-            answer = self.sock.recv(4096)
-        except OSError:
-            os.close(status_r)
-            raise
-        finally:
-            os.close(status_w)
-        if not answer:
-            os.close(status_r)
-            raise OSError("the sandbox zygote is gone")
-        return Launched(int(json.loads(answer)["pid"]), status_r)
+        return request_fork(self.sock, request, fds, SPAWN_TIMEOUT_S, "the sandbox zygote")
 
     def close(self) -> None:
         self.sock.close()  # the zygote exits on EOF (within a second)
