@@ -7,6 +7,9 @@ LAB3   := $(VENV)/bin/lab3
 # one declaration: the build, setup.sh and the Docker script read it too).
 PINS   := autograder/torch_pins.txt
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist, one test file per worker at a time): some tests sleep until a deadline kills a
+# submission, so a third worker keeps 2 cores busy.
+TEST_WORKERS ?= 3
 # Idle OpenMP threads sleep instead of spinning: several torch processes share 2 cores in the tests.
 export OMP_WAIT_POLICY ?= PASSIVE
 # SST-2 on offline machines: the course's local copy next to the checkout, when there is one (elsewhere
@@ -48,7 +51,7 @@ $(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package.json
 test: install data browser-test-deps
 	$(LAB3) build --check
 	$(VENV)/bin/ruff check autograder source tests benchmarks scripts
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The inner loop: every test not marked slow (no corpus, no end-to-end grading, no notebook run), ~2 min.
 test-fast: install data

@@ -2,6 +2,7 @@
 
     python benchmarks/test_times.py RUN.xml                 seconds and test count per test file, slowest first
     python benchmarks/test_times.py BEFORE.xml AFTER.xml    before / after per file, with the change
+    python benchmarks/test_times.py --durations RUN.xml     writes tests/durations.json (the order of the run)
 
 Times are the wall seconds pytest records per test (setup, call and teardown together), so a module
 fixture's cost lands on the first test that uses it; the total row is their sum, not the run's wall time.
@@ -9,10 +10,13 @@ fixture's cost lands on the first test that uses it; the total row is their sum,
 
 from __future__ import annotations
 
+import json
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
+
+DURATIONS = Path(__file__).resolve().parents[1] / "tests" / "durations.json"
 
 
 def per_file(path: Path) -> dict[str, tuple[float, int]]:
@@ -48,9 +52,20 @@ def table(before: dict[str, tuple[float, int]], after: dict[str, tuple[float, in
     return "\n".join(rows)
 
 
+def write_durations(run: dict[str, tuple[float, int]], path: Path = DURATIONS) -> None:
+    """``{test file: seconds}`` of the files over a second, slowest first: ``tests/conftest.py`` starts the
+    longest files first so that parallel workers finish together."""
+    slow = {name: round(s, 1) for name, (s, _) in sorted(run.items(), key=lambda kv: -kv[1][0]) if s >= 1.0}
+    path.write_text(json.dumps(slow, indent=1) + "\n")
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--durations":
+        write_durations(per_file(Path(argv[1])))
+        print(f"wrote {DURATIONS}")
+        return 0
     if len(argv) not in (1, 2):
-        print(__doc__.strip().splitlines()[2:4], file=sys.stderr)
+        print("\n".join(__doc__.strip().splitlines()[2:5]), file=sys.stderr)
         return 2
     runs = [per_file(Path(p)) for p in argv]
     print(table(*runs))

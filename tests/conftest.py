@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# seconds per test file of a recent run (`python benchmarks/test_times.py --durations RUN.xml` writes it)
+DURATIONS = REPO / "tests" / "durations.json"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest test files first, each file's tests in their own order: with several workers
+    (``pytest -n 3 --dist loadfile``, as ``make test`` runs) no long file starts last while the other
+    workers have nothing left to do. A file missing from ``durations.json`` counts as short."""
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.is_file() else {}
+    first: dict[Path, int] = {}
+    for index, item in enumerate(items):
+        first.setdefault(item.path, index)
+
+    def longest_first(item) -> tuple[float, int]:
+        rel = item.path.relative_to(REPO).as_posix() if item.path.is_relative_to(REPO) else str(item.path)
+        return -seconds.get(rel, 0.0), first[item.path]
+
+    items.sort(key=longest_first)
 
 
 @pytest.fixture(scope="session", autouse=True)
