@@ -51,7 +51,7 @@ $(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package.json
 test: install data browser-test-deps
 	$(LAB3) build --check
 	$(VENV)/bin/ruff check autograder source tests benchmarks scripts
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The inner loop: every test not marked slow (no corpus, no end-to-end grading, no notebook run), ~2 min.
 test-fast: install data
