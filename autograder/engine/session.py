@@ -7,6 +7,7 @@ results still written from whatever records exist.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     from autograder.engine.options import SessionOptions
     from autograder.outdir import SubmissionOut
 
+    # no plugin of another package runs beside the graders (ours comes with -p); this also keeps pytest from
+    # marking them for rewriting, which warns when one is imported already (anyio, by timm in a session server)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     config_path = Path(argv[0])
     options = SessionOptions.read(config_path)
     ini = options.log_dir / SubmissionOut.PYTEST_INI

@@ -35,9 +35,9 @@ from pathlib import Path
 from autograder.engine.zygote import _STATUS, Launched, request_fork
 
 # what each session imports before it forks its zygote (``plugin.PRELOAD``), less what pytest must import
-# itself to rewrite its assertions: the engine plugin, and timm (it imports anyio, a pytest plugin; imported
-# here, each session's log would carry pytest's "already imported" warnings)
-SERVER_PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch._dynamo", "torchvision")
+# itself to rewrite its assertions (the engine plugin); a session loads no other package's pytest plugin, so
+# timm's import of anyio (one) draws no "already imported" warning
+SERVER_PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch._dynamo", "torchvision", "timm")
 READY_TIMEOUT_S = 300.0  # the imports take seconds; much longer means the server is broken
 _lock = threading.Lock()
 _active: list[_Server] = []  # the server of the innermost ``serving()`` (one per process)
