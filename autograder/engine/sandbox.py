@@ -30,6 +30,9 @@ from autograder.outdir import SubmissionOut
 CHILD_SCRIPT = Path(__file__).resolve().parent.parent / "child" / "main.py"
 # what a sandbox child imports before it reads any student file (the zygote imports it for the children)
 CHILD_PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional")
+# a forked child's private memory is counted again after a call when its anonymous resident memory grew by
+# this much since the last count, or this long after it (writes to pages shared with the zygote do not grow it)
+RECOUNT_GROWTH_MB, RECOUNT_EVERY_S = 8, 1.0
 START_FAILED = "the grading sandbox could not start (a problem of the grading machine, not of your code)"
 
 
@@ -125,6 +128,7 @@ class Sandbox:
         self._drains: list[_Drain] = []
         self.start_failures = 0
         self._imports_mb = 0
+        self._counted = (-1 << 30, 0.0)
         self._grader_cgroup = memory.memory_cgroup_dir()
         self._grader_oom_kills = memory.oom_kills(self._grader_cgroup)  # baseline: kills before this run
 
@@ -133,6 +137,7 @@ class Sandbox:
         """Spawn a fresh child (returns at once; the first request waits for it to be ready)."""
         self.generation += 1
         self._imports_mb = 0  # private memory of the new child after importing the student's modules
+        self._counted = (-1 << 30, 0.0)  # (anonymous resident MiB, time) at the last count of its private memory
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -374,6 +379,11 @@ class Sandbox:
         never a reason (a fresh child would import them again). Children started with exec are kept."""
         if self.zygote is None or not isinstance(self.proc, Launched):
             return False
+        anon, now = memory.anon_resident_mb(self.proc.pid), time.monotonic()
+        if (kind != wire.Kind.IMPORT and anon - self._counted[0] < RECOUNT_GROWTH_MB
+                and now - self._counted[1] < RECOUNT_EVERY_S):
+            return False  # nothing of size faulted in since the last count (which takes ~10 ms of page walks)
+        self._counted = (anon, now)
         held = memory.private_mb(self.proc.pid)
         if kind == wire.Kind.IMPORT:
             self._imports_mb = max(self._imports_mb, held)

@@ -70,13 +70,20 @@ def test_broken_fork_path_falls_back_to_exec(sandbox_parts, monkeypatch):
         box.close()
 
 
-def test_a_child_that_keeps_memory_is_replaced_by_a_fresh_fork(tmp_path):
+def test_a_child_that_keeps_memory_is_replaced_by_a_fresh_fork(tmp_path, monkeypatch):
     """A call that leaves more than ``recycle_mb`` of private memory in the child (here a 64 MB global the
     student's module keeps) gets a fresh child forked for the next call, which still answers; a call that
-    keeps nothing does not, nor does what the module holds from its import (64 MB more)."""
+    keeps nothing does not, nor does what the module holds from its import (64 MB more). The private memory
+    (a walk of every page table) is counted after each import and after a call that faulted memory in, not
+    after calls that did not."""
     import torch  # noqa: F401 - what the session imports before forking
 
+    from autograder.engine import memory
     from autograder.engine.sandbox import Limits
+
+    counted: list[int] = []
+    count = memory.private_mb
+    monkeypatch.setattr(memory, "private_mb", lambda pid: counted.append(pid) or count(pid))
 
     hoard = ("\n\n_kept = [torch.ones(16 << 20)]\n_causal_mask = causal_mask\n\n\ndef causal_mask(size, device=None):\n"
              "    if size == 5:\n        _kept.append(torch.ones(16 << 20))  # 64 MB, written\n"
@@ -98,8 +105,11 @@ def test_a_child_that_keeps_memory_is_replaced_by_a_fresh_fork(tmp_path):
 
             call(3)
             assert box.generation == 1, lines
+            assert len(counted) == 1  # after the import only: the call faulted nothing in
             assert call(5)["mask"].shape == (5, 5)
             assert box.generation == 2 and any("MiB of private memory; starting a fresh child" in x for x in lines)
+            assert len(counted) == 2
             assert call(4)["mask"].shape == (4, 4) and box.generation == 2
+            assert len(counted) == 3  # the new child's import
         finally:
             box.close()
