@@ -14,12 +14,14 @@ import sys
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from engine_helpers import REPO, make_submission, solution_text
 
 from autograder.engine import grade_submission
+from autograder.outdir import SubmissionOut
 
 pytestmark = pytest.mark.slow
 LAB3 = [sys.executable, "-m", "autograder.cli"]
@@ -240,20 +242,62 @@ def test_an_input_that_is_not_a_submission_is_a_usage_error(tmp_path, name, expe
     assert not (tmp_path / "o" / "results.json").exists()
 
 
-def test_demo_as_the_readme_types_it_grades_every_sample_as_expected():
-    """`make demo`'s grading lines, typed from the repository root with a relative --out: the solution gets
-    100, the blank stubs 0, each buggy sample strictly between, and `lab3 selftest --from` agrees."""
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[subprocess.CompletedProcess, str]]:
+    """`make demo`'s batch as the README types it, from the repository root with a relative --out, graded
+    once for the tests below: (the command's result, the output folder relative to the root)."""
     rel = f"out/pytest-demo-{uuid.uuid4().hex[:8]}"
     try:
-        res = lab3("grade", "--batch", "examples/submissions", "--out", rel, "-j", "2", cwd=REPO, timeout=900)
-        assert res.returncode == 0, res.stdout + res.stderr
-        assert "skipped: README.md" in res.stdout
-        rows = {r.split(",")[0]: r.split(",") for r in (REPO / rel / "grades.csv").read_text().splitlines()[1:]}
-        assert rows["solution"][1:4] == ["graded", "100", "100"]
-        assert rows["blank_stubs"][1:3] == ["graded", "0"]
-        buggy = [k for k in rows if k.startswith("buggy")]
-        assert len(buggy) == 3 and all(0 < float(rows[k][2]) < 100 for k in buggy)
-        check = lab3("selftest", "--from", rel, cwd=REPO)
-        assert check.returncode == 0, check.stdout + check.stderr
+        yield lab3("grade", "--batch", "examples/submissions", "--out", rel, "-j", "2", cwd=REPO, timeout=900), rel
     finally:
         subprocess.run(["rm", "-rf", str(REPO / rel)], check=False)
+
+
+def test_demo_as_the_readme_types_it_grades_every_sample_as_expected(demo):
+    """`make demo`'s grading lines: the solution gets 100, the blank stubs 0, each buggy sample strictly
+    between, and `lab3 selftest --from` agrees."""
+    res, rel = demo
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "skipped: README.md" in res.stdout
+    rows = {r.split(",")[0]: r.split(",") for r in (REPO / rel / "grades.csv").read_text().splitlines()[1:]}
+    assert rows["solution"][1:4] == ["graded", "100", "100"]
+    assert rows["blank_stubs"][1:3] == ["graded", "0"]
+    buggy = [k for k in rows if k.startswith("buggy")]
+    assert len(buggy) == 3 and all(0 < float(rows[k][2]) < 100 for k in buggy)
+    check = lab3("selftest", "--from", rel, cwd=REPO)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _graded(demo, name: str) -> tuple[dict, dict]:
+    """(instructor/result.json, results.json) of sample ``name`` in the demo's batch."""
+    res, rel = demo
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = SubmissionOut(REPO / rel / name)
+    result = out.load_result()
+    assert result is not None, f"no result for {name}"
+    data = json.loads(out.results_json.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    return result, data
+
+
+def test_the_whole_suite_gives_the_solution_every_point(demo):
+    """The sample solution (``lab3 build`` writes it from source/; ``make test`` checks it is current), every
+    tag: 100 of 100, and its results.json names each graded test, with the notebook's status on top for
+    information only."""
+    result, data = _graded(demo, "solution")
+    total = json.loads((REPO / "autograder" / "manifest.json").read_text())["total_cpu"]
+    lost = {t["id"]: t["output"] for t in result["tests"] if t["score"] < t["max_score"]}
+    assert result["max_score"] == total == 100
+    assert result["score"] == 100, lost
+    graded, info = data["tests"][: len(result["tests"])], data["tests"][len(result["tests"]):]
+    assert data["score"] == result["score"] and [t["name"] for t in graded] == [t["name"] for t in result["tests"]]
+    assert all(t["name"] and t["visibility"] and t["tags"] for t in graded)
+    assert info and all(t["max_score"] == 0 for t in info)  # the notebook's status: information, never points
+
+
+def test_the_whole_suite_gives_the_blank_stubs_0_and_says_why(demo):
+    result, _ = _graded(demo, "blank_stubs")
+    assert result["score"] == 0 and result["max_score"] == 100
+    unexplained = [t["output"] for t in result["tests"] if not (
+        "not implemented yet" in t["output"] or "NotImplementedError" in t["output"]
+        or t["output"].startswith(("skipped", "not run here (no GPU)")))]
+    assert not unexplained, unexplained[:3]
