@@ -36,3 +36,15 @@ def test_collection_puts_the_longer_file_first_and_keeps_each_files_order():
     alone = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                             short_file], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert wire == [line for line in alone.stdout.splitlines() if "::" in line]
+
+
+def test_a_plain_run_collects_every_test_file():
+    """``pytest`` with no argument (what ``make test`` runs) collects each ``tests/**/test_*.py``: no folder
+    is skipped by a name rule (pytest skips folders named ``build`` unless told otherwise)."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    collected = {line.split("::")[0] for line in out.stdout.splitlines() if "::" in line}
+    files = {p.relative_to(REPO).as_posix() for p in (REPO / "tests").rglob("test_*.py")
+             if "node_modules" not in p.parts}
+    assert files - collected == set(), f"never collected: {sorted(files - collected)}"
