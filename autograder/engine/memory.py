@@ -213,34 +213,36 @@ def smaps_kib(pid: int, field: str) -> int:
     return 0
 
 
-def anon_resident_mb(pid: int) -> int:
-    """Anonymous resident memory of the process tree under ``pid`` (``RssAnon`` of ``/proc/PID/status``, MiB):
-    a counter the kernel keeps, cheap to read where :func:`private_mb` walks every page table. Pages shared
-    copy-on-write with the zygote count here too, so only its growth means something: new pages faulted in."""
+def _status_kib(pid: int, field: str) -> int:
+    """One field of ``/proc/PID/status`` in KiB (``"RssAnon"``, ...); 0 when unreadable."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith(f"{field}:")), 0)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _tree_mb(pid: int, kib_of) -> int:
+    """``kib_of(p)`` summed over ``pid`` and every process under it, in MiB."""
     total, todo, seen = 0, [pid], set()
     while todo:
         p = todo.pop()
         if p in seen:
             continue
         seen.add(p)
-        try:
-            with open(f"/proc/{p}/status") as fh:
-                total += next((int(line.split()[1]) for line in fh if line.startswith("RssAnon:")), 0)
-        except (OSError, ValueError, IndexError):
-            pass
+        total += kib_of(p)
         todo.extend(_children(p))
     return total >> 10
+
+
+def anon_resident_mb(pid: int) -> int:
+    """Anonymous resident memory of the process tree under ``pid`` (``RssAnon`` of ``/proc/PID/status``, MiB):
+    a counter the kernel keeps, cheap to read where :func:`private_mb` walks every page table. Pages shared
+    copy-on-write with the zygote count here too, so only its growth means something: new pages faulted in."""
+    return _tree_mb(pid, lambda p: _status_kib(p, "RssAnon"))
 
 
 def private_mb(pid: int) -> int:
     """Memory the process tree under ``pid`` holds for itself alone (private dirty pages, MiB): what it
     adds to the machine beyond the pages it shares copy-on-write with its zygote; 0 when unreadable."""
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        total += smaps_kib(p, "Private_Dirty")
-        todo.extend(_children(p))
-    return total >> 10
+    return _tree_mb(pid, lambda p: smaps_kib(p, "Private_Dirty"))
