@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,20 @@ def warm_sessions():
 
     with session_server.serving():
         yield
+
+
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """Each test leaves the environment as it found it, even when code it calls sets a variable for the rest
+    of the process (``lab3.transfer`` sets ``HF_HUB_OFFLINE``): the warm session server serves only gradings
+    whose environment is the one it started with, and every later grading of the run would start with exec."""
+    saved = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    yield
+    now = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    if now != saved:
+        for key in now.keys() - saved.keys():
+            del os.environ[key]
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

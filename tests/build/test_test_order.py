@@ -48,3 +48,18 @@ def test_a_plain_run_collects_every_test_file():
     files = {p.relative_to(REPO).as_posix() for p in (REPO / "tests").rglob("test_*.py")
              if "node_modules" not in p.parts}
     assert files - collected == set(), f"never collected: {sorted(files - collected)}"
+
+
+def test_a_variable_set_for_the_rest_of_the_process():
+    """Like ``lab3.transfer`` setting ``HF_HUB_OFFLINE``: no monkeypatch, nothing undone by the test itself."""
+    import os
+
+    os.environ["TESTS_ENV_PROBE"] = "set by the test before"
+
+
+def test_is_gone_in_the_next_test():
+    """``tests/conftest.py`` restores the environment after each test, so the next test's gradings still
+    fork from the warm session server (a different environment would start each with exec)."""
+    import os
+
+    assert "TESTS_ENV_PROBE" not in os.environ
