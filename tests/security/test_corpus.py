@@ -81,7 +81,8 @@ def test_case(case: Case, tmp_path: Path, ex1_graders, is_root, server):
     before = snapshot()
     t0 = time.monotonic()
     result = grade_submission(
-        sub, out, only_tags=case.only, timeout_scale=SCALE, limits=LIMITS, graders=graders, manifest=manifest
+        sub, out, only_tags=case.only, timeout_scale=case.timeout_scale or SCALE, limits=LIMITS, graders=graders,
+        manifest=manifest,
     )
     wall = time.monotonic() - t0
 
